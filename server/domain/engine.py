@@ -1,0 +1,303 @@
+"""The case engine: case kinds declared as data, state as a pure fold of events.
+
+A ``CaseKind`` lists its states, transitions (who may make each, from which states,
+which payload fields they need, what they do to which clock) and invariants. The
+truth of a case is its append-only event list; ``fold`` rebuilds its state, data and
+clocks from the events alone, so replaying the log always reproduces the case row.
+``decide`` checks one proposed transition against role, tier, scope, state, required
+fields, guards and invariants, and returns the event to append, or raises
+``RuleViolation`` naming what was wrong. No I/O here (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from server.domain.clocks import ClockSpec, ClockState, reset
+from server.domain.roles import Principal, can_see
+
+CREATE = "__new__"  # the from-state of a kind's creating transition
+SYSTEM_ROLE = "system"  # transitions the engine makes itself (deemed acceptance, expiry)
+
+ClockAction = Literal["start", "pause", "resume", "stop", "reset", "extend"]
+
+
+@dataclass(frozen=True)
+class ClockEffect:
+    clock: str
+    action: ClockAction
+    amount: int = 0  # for "extend": a fixed amount, or
+    amount_field: str | None = None  # the payload field holding it (validated by the transition)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One fact in a case's life. Immutable; appended, never edited."""
+
+    id: str
+    case_id: str
+    seq: int
+    transition: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    org_unit: str
+    payload: Mapping[str, Any]
+    node_time: datetime
+    on_behalf_of: str | None = None
+    legal_basis: str = ""
+    device_time: datetime | None = None
+    device_id: str | None = None
+    origin_node: str = ""
+
+
+@dataclass
+class CaseView:
+    """What the fold of a case's events says it is now."""
+
+    id: str
+    kind: str
+    state: str
+    version: int
+    org_path: str
+    data: dict[str, Any] = field(default_factory=dict)
+    clocks: dict[str, ClockState] = field(default_factory=dict)
+    actors: dict[str, list[str]] = field(default_factory=dict)  # transition -> actors, in order
+    events: list[Event] = field(default_factory=list)
+
+    def actors_of(self, *transitions: str) -> list[str]:
+        return [a for t in transitions for a in self.actors.get(t, [])]
+
+    @property
+    def last_event(self) -> Event | None:
+        return self.events[-1] if self.events else None
+
+
+Guard = Callable[[CaseView, "Draft"], str | None]  # None = fine, else a Chinese message
+Invariant = Callable[[CaseView, Event], str | None]  # checked on the view *after* the event
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    to_state: str
+    from_states: frozenset[str]
+    roles: frozenset[str]
+    label_zh: str = ""
+    tiers: frozenset[str] = frozenset()  # empty: any tier of the allowed roles
+    required: tuple[str, ...] = ()
+    clocks: tuple[ClockEffect, ...] = ()
+    guards: tuple[Guard, ...] = ()
+    legal_basis: str = ""
+
+    @property
+    def system(self) -> bool:
+        return self.roles == frozenset({SYSTEM_ROLE})
+
+
+@dataclass(frozen=True)
+class Timer:
+    """When a case sits in ``states`` and ``clock`` runs out, the engine makes ``transition``."""
+
+    transition: str
+    states: frozenset[str]
+    clock: str
+
+
+@dataclass(frozen=True)
+class CaseKind:
+    name: str
+    label_zh: str
+    states: Mapping[str, str]  # state -> Chinese label
+    transitions: Mapping[str, Transition]
+    clocks: Mapping[str, ClockSpec] = field(default_factory=dict)
+    invariants: tuple[Invariant, ...] = ()
+    terminal: frozenset[str] = frozenset()
+    timers: tuple[Timer, ...] = ()
+    number_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        for t in self.transitions.values():
+            unknown = (t.from_states - {CREATE} | {t.to_state}) - set(self.states)
+            if unknown:
+                raise ValueError(f"{self.name}.{t.name}: unknown states {sorted(unknown)}")
+            for eff in t.clocks:
+                if eff.clock not in self.clocks:
+                    raise ValueError(f"{self.name}.{t.name}: unknown clock {eff.clock}")
+        for tm in self.timers:
+            if tm.transition not in self.transitions or tm.clock not in self.clocks:
+                raise ValueError(f"{self.name}: bad timer {tm}")
+
+    @property
+    def creating(self) -> list[Transition]:
+        return [t for t in self.transitions.values() if CREATE in t.from_states]
+
+    def available(self, state: str, role: str) -> list[Transition]:
+        return [t for t in self.transitions.values() if state in t.from_states and role in t.roles]
+
+
+class RuleViolation(Exception):
+    """A proposed transition breaks a rule. ``kind`` decides the HTTP status at the edge:
+    forbidden -> 403, conflict -> 409, invalid -> 422, not_found -> 404."""
+
+    def __init__(self, kind: str, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A proposed transition, before the engine accepts it."""
+
+    transition: str
+    payload: Mapping[str, Any]
+    principal: Principal | None  # None: the engine itself (SYSTEM_ROLE)
+    node_time: datetime
+    event_id: str
+    on_behalf_of: str | None = None
+    device_time: datetime | None = None
+    device_id: str | None = None
+    base_version: int | None = None
+    legal_basis: str = ""
+
+
+# --- the fold -----------------------------------------------------------------
+
+
+def apply_event(kind: CaseKind, view: CaseView | None, event: Event, org_path: str = "") -> CaseView:
+    """Return the view after ``event``; pure (the input view is not modified)."""
+    if view is None:
+        view = CaseView(id=event.case_id, kind=kind.name, state=CREATE, version=0, org_path=org_path)
+    new = replace(
+        view,
+        state=event.to_state,
+        version=event.seq,
+        data={**view.data, **{k: v for k, v in event.payload.items() if not k.startswith("_")}},
+        clocks=dict(view.clocks),
+        actors={k: list(v) for k, v in view.actors.items()},
+        events=[*view.events, event],
+    )
+    if "_org_path" in event.payload:  # ownership transfer (handed up to the district, moved grid)
+        new.org_path = str(event.payload["_org_path"])
+    new.actors.setdefault(event.transition, []).append(event.actor)
+    transition = kind.transitions.get(event.transition)
+    for eff in transition.clocks if transition else ():
+        _apply_clock(kind, new, eff, event)
+    return new
+
+
+def _apply_clock(kind: CaseKind, view: CaseView, eff: ClockEffect, event: Event) -> None:
+    at = event.node_time
+    cur = view.clocks.get(eff.clock)
+    if eff.action == "start" or (cur is None and eff.action == "reset"):
+        view.clocks[eff.clock] = ClockState(spec=kind.clocks[eff.clock], started_at=at)
+    elif cur is None:
+        return  # effect on a clock that never started: nothing to pause or stop
+    elif eff.action == "reset":
+        view.clocks[eff.clock] = reset(cur, at)
+    elif eff.action == "pause" and not _paused(cur):
+        view.clocks[eff.clock] = cur.pause(at, _label(kind, event))
+    elif eff.action == "resume" and _paused(cur):
+        view.clocks[eff.clock] = cur.resume(at)
+    elif eff.action == "stop" and cur.stopped_at is None:
+        view.clocks[eff.clock] = cur.stop(at)
+    elif eff.action == "extend":
+        amount = int(event.payload.get(eff.amount_field, 0)) if eff.amount_field else eff.amount
+        reason = str(event.payload.get("reason", "")) or _label(kind, event)
+        view.clocks[eff.clock] = cur.extend(amount, reason, at)
+
+
+def _paused(clock: ClockState) -> bool:
+    return bool(clock.pauses) and clock.pauses[-1].to_at is None
+
+
+def _label(kind: CaseKind, event: Event) -> str:
+    t = kind.transitions.get(event.transition)
+    return (t.label_zh if t else "") or event.transition
+
+
+def fold(kind: CaseKind, events: list[Event], org_path: str = "") -> CaseView:
+    if not events:
+        raise ValueError("a case has at least its creating event")
+    view: CaseView | None = None
+    for event in sorted(events, key=lambda e: e.seq):
+        view = apply_event(kind, view, event, org_path)
+    assert view is not None
+    return view
+
+
+# --- deciding -----------------------------------------------------------------
+
+
+def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, org_path: str) -> Event:
+    """Check ``draft`` against every rule of ``kind``; return the event to append."""
+    transition = kind.transitions.get(draft.transition)
+    if transition is None:
+        raise RuleViolation("invalid", "unknown_transition", f"未知的操作：{draft.transition}", "transition")
+    state = view.state if view is not None else CREATE
+    principal = draft.principal
+    if transition.system:
+        if principal is not None:
+            raise RuleViolation("forbidden", "system_only", f"「{transition.label_zh}」只能由系统自动作出")
+        role, actor, org_unit = SYSTEM_ROLE, SYSTEM_ROLE, ""
+    else:
+        if principal is None:
+            raise RuleViolation("forbidden", "no_actor", "缺少操作人")
+        if principal.role not in transition.roles:
+            raise RuleViolation(
+                "forbidden", "role_not_allowed", f"当前角色无权执行「{transition.label_zh or transition.name}」"
+            )
+        if transition.tiers and principal.tier not in transition.tiers:
+            raise RuleViolation("forbidden", "tier_not_allowed", "该层级无权执行此操作")
+        if not can_see(principal, org_path):
+            raise RuleViolation("forbidden", "out_of_scope", "该事项不在您的管辖范围内")
+        role, actor, org_unit = principal.role, principal.user_id, principal.org_unit
+    if view is not None and draft.base_version is not None and draft.base_version != view.version:
+        raise RuleViolation(
+            "conflict", "stale_version", f"事项已被他人更新（版本 {view.version}，提交基于 {draft.base_version}）"
+        )
+    if state not in transition.from_states:
+        label = kind.states.get(state, state)
+        raise RuleViolation(
+            "conflict", "wrong_state", f"事项当前状态为「{label}」，不能执行「{transition.label_zh}」", "transition"
+        )
+    for name in transition.required:
+        value = draft.payload.get(name)
+        if value is None or value == "" or value == []:
+            raise RuleViolation("invalid", "missing_field", f"缺少必填项：{name}", f"payload.{name}")
+    probe = view or CaseView(id=case_id, kind=kind.name, state=CREATE, version=0, org_path=org_path)
+    for guard in transition.guards:
+        message = guard(probe, draft)
+        if message:
+            raise RuleViolation("invalid", "guard_failed", message)
+    event = Event(
+        id=draft.event_id,
+        case_id=case_id,
+        seq=(view.version if view else 0) + 1,
+        transition=transition.name,
+        from_state=None if view is None else view.state,
+        to_state=transition.to_state,
+        actor=actor,
+        role=role,
+        org_unit=org_unit,
+        payload=dict(draft.payload),
+        node_time=draft.node_time,
+        on_behalf_of=draft.on_behalf_of,
+        legal_basis=draft.legal_basis or transition.legal_basis,
+        device_time=draft.device_time,
+        device_id=draft.device_id,
+    )
+    after = apply_event(kind, view, event, org_path)
+    for invariant in kind.invariants:
+        message = invariant(after, event)
+        if message:
+            raise RuleViolation("invalid", "invariant", message)
+    return event
+

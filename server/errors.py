@@ -1,0 +1,110 @@
+"""Errors are classes with an HTTP status and a stable code; one handler renders them.
+
+    StreetnodeError (500 internal)
+    ├── BadRequest (400 bad_request)
+    │   ├── MalformedJSON (400 malformed_json)
+    │   └── ValidationFailed (422 validation_error)
+    ├── Unauthorized (401 unauthorized)
+    ├── Forbidden (403 forbidden)
+    │   └── OutOfScope (403 out_of_scope)
+    ├── NotFound (404 not_found)
+    ├── Conflict (409 conflict)
+    │   └── MustReset (409 must_reset)
+    ├── PayloadTooLarge (413 payload_too_large)
+    ├── UnsupportedMediaType (415 unsupported_media_type)
+    ├── AccountLocked (423 account_locked)
+    └── RateLimited (429 rate_limited)
+
+Every error renders as the envelope of DESIGN.md §7:
+``{"ok": false, "error": summary, "errors": [{"field", "message"}], "code", "status"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class StreetnodeError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = list(errors or [])
+        if field is not None and not self.errors:
+            self.errors.append({"field": field, "message": message})
+
+    def envelope(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.message, "errors": self.errors, "code": self.code, "status": self.status}
+
+
+class BadRequest(StreetnodeError):
+    status = 400
+    code = "bad_request"
+
+
+class MalformedJSON(BadRequest):
+    code = "malformed_json"
+
+
+class ValidationFailed(BadRequest):
+    status = 422
+    code = "validation_error"
+
+
+class Unauthorized(StreetnodeError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(StreetnodeError):
+    status = 403
+    code = "forbidden"
+
+
+class OutOfScope(Forbidden):
+    code = "out_of_scope"
+
+
+class NotFound(StreetnodeError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(StreetnodeError):
+    status = 409
+    code = "conflict"
+
+
+class MustReset(Conflict):
+    code = "must_reset"
+
+
+class PayloadTooLarge(StreetnodeError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(StreetnodeError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class AccountLocked(StreetnodeError):
+    status = 423
+    code = "account_locked"
+
+
+class RateLimited(StreetnodeError):
+    status = 429
+    code = "rate_limited"
+
+
+def field_errors_from_pydantic(exc: Any) -> list[dict[str, Any]]:
+    """Turn a pydantic ValidationError into our field-level list (dotted field paths)."""
+    out: list[dict[str, Any]] = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        out.append({"field": loc or "body", "message": err.get("msg", "invalid"), "type": err.get("type")})
+    return out

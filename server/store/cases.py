@@ -1,0 +1,347 @@
+"""Cases on disk: the append-only ``case_events`` log and the ``cases`` cache row.
+
+Every write here runs inside ``Store.write``: the event, the cache row, the audit entry
+and the change-log row commit together. The cache row is only ever the fold of the
+events (``rebuild_case`` proves it); deadlines are computed from the fold's clocks
+with the node's current working calendar.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from server.domain.calendar import WorkCalendar
+from server.domain.clocks import ClockState, clock_status, compute_due
+from server.domain.engine import CaseKind, CaseView, Draft, Event, RuleViolation, apply_event, decide, fold
+from server.domain.ids import uuid7
+from server.domain.kinds import get_kind
+from server.domain.roles import tier_of_path
+from server.store import audit, changes
+
+_EVENT_COLS = (
+    "id case_id seq kind transition from_state to_state actor role org_unit on_behalf_of payload"
+    " legal_basis device_time node_time hub_time origin_node device_id"
+).split()
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    view: CaseView | None
+    event: Event | None
+    conflict_id: str | None = None
+    conflict_reason: str = ""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def event_row(event: Event, kind: str) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "kind": kind,
+        "transition": event.transition,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "actor": event.actor,
+        "role": event.role,
+        "org_unit": event.org_unit,
+        "on_behalf_of": event.on_behalf_of,
+        "payload": json.dumps(dict(event.payload), ensure_ascii=False, sort_keys=True, default=str),
+        "legal_basis": event.legal_basis,
+        "device_time": _iso(event.device_time),
+        "node_time": event.node_time.isoformat(),
+        "hub_time": None,
+        "origin_node": event.origin_node,
+        "device_id": event.device_id,
+    }
+
+
+def row_event(row: dict[str, Any]) -> Event:
+    return Event(
+        id=row["id"],
+        case_id=row["case_id"],
+        seq=int(row["seq"]),
+        transition=row["transition"],
+        from_state=row["from_state"],
+        to_state=row["to_state"],
+        actor=row["actor"],
+        role=row["role"],
+        org_unit=row["org_unit"],
+        payload=json.loads(row["payload"]),
+        node_time=datetime.fromisoformat(row["node_time"]),
+        on_behalf_of=row["on_behalf_of"],
+        legal_basis=row["legal_basis"],
+        device_time=datetime.fromisoformat(row["device_time"]) if row["device_time"] else None,
+        device_id=row["device_id"],
+        origin_node=row["origin_node"],
+    )
+
+
+def load_events(db: Database, case_id: str) -> list[Event]:
+    cur = db.execute(
+        f"SELECT {', '.join(_EVENT_COLS)} FROM case_events WHERE case_id = ? ORDER BY seq", [case_id]
+    )
+    return [row_event(dict(zip(_EVENT_COLS, r, strict=True))) for r in cur.fetchall()]
+
+
+def load_view(db: Database, case_id: str) -> tuple[CaseKind, CaseView, dict[str, Any]]:
+    row = db.execute("SELECT * FROM cases WHERE id = ?", [case_id]).fetchone()
+    if row is None:
+        raise RuleViolation("not_found", "case_not_found", "未找到该事项", "case_id")
+    case = dict(row)
+    kind = get_kind(case["kind"])
+    view = fold(kind, load_events(db, case_id))
+    return kind, view, case
+
+
+def clock_summary(view: CaseView, calendar: WorkCalendar, now: datetime) -> tuple[dict[str, Any], str | None]:
+    """Per-clock due date, status and explanation; plus the earliest due date of running clocks."""
+    out: dict[str, Any] = {}
+    earliest: str | None = None
+    for name, clock in view.clocks.items():
+        due = compute_due(clock, calendar)
+        status = clock_status(clock, due, now)
+        out[name] = {
+            "label": clock.spec.label_zh,
+            "unit": str(clock.spec.unit),
+            "duration": clock.spec.duration,
+            "started_at": clock.started_at.isoformat(),
+            "due_at": _iso(due.due_at),
+            "provisional": due.provisional,
+            "explanation": due.explanation_zh,
+            "calendar_version": due.calendar_version,
+            "status": status.state,
+            "overdue": status.overdue,
+            "remaining_seconds": status.remaining_seconds,
+        }
+        if due.due_at is not None and status.state == "running":
+            iso = due.due_at.isoformat()
+            earliest = iso if earliest is None or iso < earliest else earliest
+    return out, earliest
+
+
+def _write_cache(db: Database, kind: CaseKind, view: CaseView, calendar: WorkCalendar, now: datetime) -> None:
+    clocks, due_at = clock_summary(view, calendar, now)
+    db.execute(
+        "UPDATE cases SET state = ?, version = ?, data = ?, clocks = ?, due_at = ?, org_path = ?, owner_tier = ?,"
+        " updated_at = ? WHERE id = ?",
+        [view.state, view.version, json.dumps(view.data, ensure_ascii=False, default=str),
+         json.dumps(clocks, ensure_ascii=False), due_at, view.org_path, tier_of_path(view.org_path).value,
+         now.isoformat(), view.id],
+    )
+
+
+def next_number(db: Database, prefix: str, day: datetime) -> str:
+    """Human case number ``<prefix>-<yyyymmdd>-<n>``: a display identifier only, never a key."""
+    key = f"{prefix}-{day:%Y%m%d}"
+    db.execute(
+        "INSERT INTO case_counters (prefix, n) VALUES (?, 1) ON CONFLICT(prefix) DO UPDATE SET n = n + 1", [key]
+    )
+    n = db.execute("SELECT n FROM case_counters WHERE prefix = ?", [key]).fetchone()[0]
+    return f"{key}-{n:04d}"
+
+
+def create_case(
+    db: Database,
+    kind: CaseKind,
+    draft: Draft,
+    *,
+    org_path: str,
+    node_id: str,
+    calendar: WorkCalendar,
+    case_id: str | None = None,
+    number_prefix: str | None = None,
+) -> tuple[CaseView, str]:
+    """Create a case with its first event. Returns (view, human case number)."""
+    case_id = case_id or uuid7()
+    # The creating event carries the org path, so the fold alone knows where the case lives.
+    draft = replace(draft, payload={**draft.payload, "_org_path": org_path})
+    event = decide(kind, None, draft, case_id, org_path)
+    event = _with_origin(event, node_id)
+    prefix = number_prefix or _street_code(org_path) or kind.number_prefix or kind.name
+    number = next_number(db, prefix, draft.node_time)
+    now = draft.node_time
+    db.execute(
+        "INSERT INTO cases (id, kind, number, org_path, owner_tier, state, version, data, clocks, created_at,"
+        " updated_at, origin_node) VALUES (?, ?, ?, ?, ?, ?, 0, ?, '{}', ?, ?, ?)",
+        [case_id, kind.name, number, org_path, tier_of_path(org_path).value, event.to_state,
+         "{}", now.isoformat(), now.isoformat(), node_id],
+    )
+    view = _append(db, kind, None, event, org_path, calendar)
+    return view, number
+
+
+def _street_code(org_path: str) -> str:
+    parts = [p for p in org_path.split("/") if p]
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _with_origin(event: Event, node_id: str) -> Event:
+    return replace(event, origin_node=node_id)
+
+
+def _append(
+    db: Database, kind: CaseKind, view: CaseView | None, event: Event, org_path: str, calendar: WorkCalendar
+) -> CaseView:
+    row = event_row(event, kind.name)
+    db.execute(
+        f"INSERT INTO case_events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})",
+        [row[c] for c in _EVENT_COLS],
+    )
+    new = apply_event(kind, view, event, org_path)
+    _write_cache(db, kind, new, calendar, event.node_time)
+    audit.append(
+        db,
+        actor=event.actor,
+        role=event.role,
+        action=f"case.{event.transition}",
+        object_type=kind.name,
+        object_id=event.case_id,
+        org_path=new.org_path,
+        after={"event": event.id, "seq": event.seq, "to": event.to_state, "payload": row["payload"]},
+        legal_basis=event.legal_basis,
+        on_behalf_of=event.on_behalf_of,
+        device_id=event.device_id,
+        detail={"from": event.from_state, "to": event.to_state, "event_id": event.id},
+    )
+    changes.record(db, "case_event", event.id, new.org_path)
+    changes.record(db, "case", event.case_id, new.org_path)
+    return new
+
+
+def transition(
+    db: Database, case_id: str, draft: Draft, *, node_id: str, calendar: WorkCalendar
+) -> TransitionResult:
+    """Apply one transition. A stale ``base_version`` becomes a conflict record, not an error-and-forget."""
+    existing = db.execute("SELECT case_id, seq FROM case_events WHERE id = ?", [draft.event_id]).fetchone()
+    if existing is not None:  # the same event sent twice (lost response, replayed outbox): no-op
+        kind, view, _ = load_view(db, case_id)
+        return TransitionResult(view, next(e for e in view.events if e.id == draft.event_id))
+    kind, view, _case = load_view(db, case_id)
+    try:
+        event = decide(kind, view, draft, case_id, view.org_path)
+    except RuleViolation as exc:
+        if exc.code != "stale_version":
+            raise
+        conflict_id = uuid7()
+        db.execute(
+            "INSERT INTO case_conflicts (id, case_id, event, base_version, current_version, current_state, reason,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [conflict_id, case_id, json.dumps(_draft_json(draft), ensure_ascii=False, default=str),
+             draft.base_version, view.version, view.state, exc.message, draft.node_time.isoformat()],
+        )
+        p = draft.principal
+        audit.append(
+            db,
+            actor=p.user_id if p else "system",
+            role=p.role.value if p else "system",
+            action="case.conflict",
+            object_type=kind.name,
+            object_id=case_id,
+            org_path=view.org_path,
+            after=_draft_json(draft),
+            detail={"conflict_id": conflict_id, "transition": draft.transition},
+        )
+        changes.record(db, "case_conflict", conflict_id, view.org_path)
+        return TransitionResult(view, None, conflict_id, exc.message)
+    event = _with_origin(event, node_id)
+    return TransitionResult(_append(db, kind, view, event, view.org_path, calendar), event)
+
+
+def _draft_json(draft: Draft) -> dict[str, Any]:
+    return {
+        "event_id": draft.event_id,
+        "transition": draft.transition,
+        "payload": dict(draft.payload),
+        "actor": draft.principal.user_id if draft.principal else "system",
+        "role": draft.principal.role.value if draft.principal else "system",
+        "base_version": draft.base_version,
+        "device_time": _iso(draft.device_time),
+        "node_time": draft.node_time.isoformat(),
+    }
+
+
+def case_row(db: Database, case_id: str) -> dict[str, Any] | None:
+    row = db.execute("SELECT * FROM cases WHERE id = ?", [case_id]).fetchone()
+    if row is None:
+        return None
+    case = dict(row)
+    case["data"] = json.loads(case["data"])
+    case["clocks"] = json.loads(case["clocks"])
+    return case
+
+
+def rebuild_case(db: Database, case_id: str, calendar: WorkCalendar, now: datetime) -> dict[str, Any]:
+    """Fold the log again and compare with the cache row; returns the differences (empty = consistent)."""
+    kind, view, case = load_view(db, case_id)
+    diffs: dict[str, Any] = {}
+    if view.state != case["state"]:
+        diffs["state"] = (case["state"], view.state)
+    if view.version != case["version"]:
+        diffs["version"] = (case["version"], view.version)
+    stored = json.loads(case["data"])
+    folded = json.loads(json.dumps(view.data, default=str))
+    if stored != folded:
+        diffs["data"] = (stored, folded)
+    if view.org_path != case["org_path"]:
+        diffs["org_path"] = (case["org_path"], view.org_path)
+    return diffs
+
+
+def open_case_ids(db: Database, kinds: list[str] | None = None) -> list[str]:
+    rows = db.execute("SELECT id, kind, state FROM cases").fetchall()
+    out = []
+    for case_id, kind_name, state in rows:
+        if kinds and kind_name not in kinds:
+            continue
+        try:
+            kind = get_kind(kind_name)
+        except RuleViolation:
+            continue
+        if state not in kind.terminal:
+            out.append(case_id)
+    return out
+
+
+def recompute_open_clocks(db: Database, calendar: WorkCalendar, now: datetime) -> int:
+    """After a calendar change: recompute every open case's deadlines (the caller audits)."""
+    n = 0
+    for case_id in open_case_ids(db):
+        kind, view, _ = load_view(db, case_id)
+        _write_cache(db, kind, view, calendar, now)
+        n += 1
+    return n
+
+
+def due_timers(db: Database, calendar: WorkCalendar, now: datetime) -> list[tuple[str, str]]:
+    """(case_id, transition) pairs whose timer clock has run out: deemed acceptance, 挂账 expiry."""
+    out: list[tuple[str, str]] = []
+    for case_id in open_case_ids(db):
+        kind, view, _ = load_view(db, case_id)
+        for timer in kind.timers:
+            clock: ClockState | None = view.clocks.get(timer.clock)
+            if view.state not in timer.states or clock is None:
+                continue
+            due = compute_due(clock, calendar)
+            if due.due_at is not None and clock.stopped_at is None and due.due_at <= now:
+                out.append((case_id, timer.transition))
+                break
+    return out
+
+
+def fire_timers(db: Database, calendar: WorkCalendar, now: datetime, node_id: str) -> int:
+    """Make the engine's own transitions for every timer that has run out."""
+    fired = 0
+    for case_id, name in due_timers(db, calendar, now):
+        draft = Draft(transition=name, payload={}, principal=None, node_time=now, event_id=uuid7())
+        transition(db, case_id, draft, node_id=node_id, calendar=calendar)
+        fired += 1
+    return fired

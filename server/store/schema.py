@@ -1,0 +1,218 @@
+"""Named, ordered migrations (sqlite-utils ``Migrations``), applied at start-up.
+
+Each feature owns a migration set; ``MIGRATION_SETS`` fixes their order. A migration,
+once released, is never edited: add a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+core = Migrations("streetnode.core")
+
+
+@core()
+def m001_meta_org_people(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE org_units (
+            code TEXT PRIMARY KEY,
+            parent_code TEXT REFERENCES org_units(code),
+            name TEXT NOT NULL,
+            tier TEXT NOT NULL,            -- district | street | community | grid
+            kind TEXT NOT NULL,            -- government, street_office, residents_committee, grid,
+                                           -- department, business_unit
+            path TEXT NOT NULL UNIQUE,
+            is_administrative_organ INTEGER NOT NULL DEFAULT 0,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX org_units_parent ON org_units(parent_code);
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            display_name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            org_unit TEXT NOT NULL REFERENCES org_units(code),
+            org_path TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            pin_hash TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE tokens (
+            token_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT,
+            device_id TEXT
+        );
+        CREATE INDEX tokens_user ON tokens(user_id);
+        """
+    )
+
+
+@core()
+def m002_audit_and_change_log(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT NOT NULL,
+            action TEXT NOT NULL,
+            object_type TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            org_path TEXT NOT NULL DEFAULT '',
+            on_behalf_of TEXT,
+            before_digest TEXT,
+            after_digest TEXT,
+            legal_basis TEXT NOT NULL DEFAULT '',
+            device_id TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        -- Append-only: the application never updates or deletes audit rows.
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TABLE change_log (
+            node_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            op TEXT NOT NULL,              -- put | delete
+            org_path TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL
+        );
+        CREATE INDEX change_log_entity ON change_log(entity, entity_id);
+        """
+    )
+
+
+@core()
+def m003_cases(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE cases (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            number TEXT NOT NULL UNIQUE,
+            org_path TEXT NOT NULL,
+            owner_tier TEXT NOT NULL,
+            state TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}',
+            clocks TEXT NOT NULL DEFAULT '{}',
+            due_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            origin_node TEXT NOT NULL
+        );
+        CREATE INDEX cases_kind_state ON cases(kind, state);
+        CREATE INDEX cases_org_path ON cases(org_path);
+        CREATE TABLE case_events (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            transition TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT NOT NULL,
+            org_unit TEXT NOT NULL,
+            on_behalf_of TEXT,
+            payload TEXT NOT NULL DEFAULT '{}',
+            legal_basis TEXT NOT NULL DEFAULT '',
+            device_time TEXT,
+            node_time TEXT NOT NULL,
+            hub_time TEXT,
+            origin_node TEXT NOT NULL,
+            device_id TEXT,
+            UNIQUE (case_id, seq)
+        );
+        CREATE TRIGGER case_events_no_update BEFORE UPDATE ON case_events
+            BEGIN SELECT RAISE(ABORT, 'case_events is append-only'); END;
+        CREATE TRIGGER case_events_no_delete BEFORE DELETE ON case_events
+            BEGIN SELECT RAISE(ABORT, 'case_events is append-only'); END;
+        CREATE TABLE case_conflicts (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            event TEXT NOT NULL,           -- the event that could not be applied, as received
+            base_version INTEGER NOT NULL,
+            current_version INTEGER NOT NULL,
+            current_state TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolution TEXT
+        );
+        CREATE TABLE case_counters (prefix TEXT PRIMARY KEY, n INTEGER NOT NULL);
+        """
+    )
+
+
+@core()
+def m004_calendar(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE calendar_versions (
+            version TEXT PRIMARY KEY,
+            source_notice TEXT NOT NULL DEFAULT '',
+            published_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE calendar_entries (
+            version TEXT NOT NULL REFERENCES calendar_versions(version),
+            day TEXT NOT NULL,
+            work INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (version, day)
+        );
+        """
+    )
+
+
+MIGRATION_SETS: list[Migrations] = [core]
+
+
+def register(migrations: Migrations) -> None:
+    """Feature modules register their own migration set after the core one."""
+    if all(m.name != migrations.name for m in MIGRATION_SETS):
+        MIGRATION_SETS.append(migrations)
+
+
+def apply_migrations(db: Database) -> None:
+    _import_feature_migrations()
+    for migrations in MIGRATION_SETS:
+        migrations.apply(db)
+
+
+def pending_migrations(db: Database) -> list[tuple[str, str]]:
+    _import_feature_migrations()
+    return [(m.name, p.name) for m in MIGRATION_SETS for p in m.pending(db)]
+
+
+def applied_migrations(db: Database) -> list[tuple[str, str, str]]:
+    _import_feature_migrations()
+    return [(m.name, a.name, a.applied_at) for m in MIGRATION_SETS for a in m.applied(db)]
+
+
+def _import_feature_migrations() -> None:
+    """Import the modules whose migration sets must follow the core set (import order = apply order)."""
+    import importlib
+
+    for module in FEATURE_MIGRATION_MODULES:
+        importlib.import_module(module)
+
+
+# Feature stores that define migration sets, in apply order.
+FEATURE_MIGRATION_MODULES: list[str] = []
