@@ -14,7 +14,6 @@ from server.store.db import Store
 from server.store.seed import DEMO_PASSWORD, init_node
 from server.web.app import create_app
 
-STREET = "440106005000"  # 石牌街 (first pilot street in the demo data) - checked in test_seed
 
 
 def make_settings(tmp: Path, role: str = "street", **kw: object) -> Settings:

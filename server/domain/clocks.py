@@ -39,17 +39,20 @@ class ClockUnit(StrEnum):
     WORKING_DAY = "working_day"
     WORKING_HOUR = "working_hour"
     CALENDAR_DAY = "calendar_day"
+    CALENDAR_HOUR = "calendar_hour"  # 自然小时: emergencies do not wait for office hours
 
 
 _UNIT_BASIS_ZH = {
     ClockUnit.WORKING_DAY: "工作日",
     ClockUnit.WORKING_HOUR: "工作时",
     ClockUnit.CALENDAR_DAY: "自然日",
+    ClockUnit.CALENDAR_HOUR: "自然小时",
 }
 _UNIT_COUNT_ZH = {
     ClockUnit.WORKING_DAY: "个工作日",
     ClockUnit.WORKING_HOUR: "个工作时",
     ClockUnit.CALENDAR_DAY: "日",
+    ClockUnit.CALENDAR_HOUR: "小时",
 }
 
 
@@ -280,10 +283,26 @@ def compute_due(state: ClockState, calendar: WorkCalendar, hours: OfficeHours | 
     trace = _Trace()
     if state.spec.unit is ClockUnit.WORKING_HOUR:
         due_at = _count_hours(state, calendar, hours, trace)
+    elif state.spec.unit is ClockUnit.CALENDAR_HOUR:
+        due_at = _count_calendar_hours(state)
     else:
         due_at = _count_days(state, calendar, trace)
     explanation = "；".join(_explain(state, calendar, hours, trace, due_at))
     return DueDate(due_at, bool(trace.unknown_years), explanation, calendar.version)
+
+
+def _count_calendar_hours(state: ClockState) -> datetime | None:
+    """Round-the-clock hours; time inside pauses is not counted."""
+    remaining = timedelta(hours=state.total_units)
+    cursor = state.started_at
+    for pause in state.pauses:
+        if pause.from_at - cursor >= remaining:
+            break
+        remaining -= pause.from_at - cursor
+        if pause.to_at is None:
+            return None
+        cursor = pause.to_at
+    return _local(cursor + remaining)
 
 
 def _fmt_day(day: date) -> str:
@@ -309,7 +328,10 @@ def _explain(
     spec = state.spec
     count_word = _UNIT_COUNT_ZH[spec.unit]
     parts = [f"{spec.label_zh}（{spec.legal_basis}）" if spec.legal_basis else spec.label_zh]
-    if spec.unit is ClockUnit.WORKING_HOUR:
+    if spec.unit is ClockUnit.CALENDAR_HOUR:
+        parts.append(f"起算时间：{_fmt_instant(state.started_at)}")
+        parts.append(f"按自然小时计 {spec.duration} 小时（节假日、夜间照常计算）")
+    elif spec.unit is ClockUnit.WORKING_HOUR:
         parts.append(f"起算时间：{_fmt_instant(state.started_at)}")
         first = trace.first_office_instant
         if first is not None and first != _local(state.started_at):
@@ -333,7 +355,7 @@ def _explain(
         parts.append(f"{years} 年节假日安排尚未发布，暂按周末休息计算，发布后自动重算")
     if due_at is None:
         parts.append("截止：计时暂停中，恢复计时后确定")
-    elif spec.unit is ClockUnit.WORKING_HOUR:
+    elif spec.unit in (ClockUnit.WORKING_HOUR, ClockUnit.CALENDAR_HOUR):
         parts.append(f"截止：{_fmt_day(_local(due_at).date())}{_fmt_clock(due_at)}")
     else:
         parts.append(f"截止：{_fmt_day(due_at.date())}24:00前")
@@ -384,6 +406,9 @@ def _explain_pauses(
             text += "，暂停前时限已计满，不影响截止时间"
         elif pause.to_at is None:
             text += "，计时暂停中"
+        elif state.spec.unit is ClockUnit.CALENDAR_HOUR:
+            minutes = int((pause.to_at - pause.from_at).total_seconds()) // 60
+            text += f"，其间 {minutes // 60} 小时 {minutes % 60} 分不计入"
         elif state.spec.unit is ClockUnit.WORKING_HOUR:
             paused = _office_time_between(calendar, hours, pause.from_at, pause.to_at)
             minutes = int(paused.total_seconds()) // 60
@@ -401,7 +426,7 @@ def _explain_pauses(
 
 def _counted_before(state: ClockState, paused_at: datetime, due_at: datetime) -> bool:
     """Whether the count was complete before this pause took effect (so the pause changes nothing)."""
-    if state.spec.unit is ClockUnit.WORKING_HOUR:
+    if state.spec.unit in (ClockUnit.WORKING_HOUR, ClockUnit.CALENDAR_HOUR):
         return paused_at >= due_at
     # Day units: the pause day itself is counted, so a pause on or after the due day changes nothing.
     return _local(paused_at).date() >= _local(due_at).date()

@@ -367,7 +367,7 @@ def test_a_longer_duration_never_gives_an_earlier_date(
 def test_due_is_after_the_start_in_any_year(unit: ClockUnit, n: int, start: datetime) -> None:
     due = compute_due(ClockState(ClockSpec("p", unit, n, "性质"), start), CALENDAR)
     assert due.due_at is not None and due.due_at > start
-    if unit is ClockUnit.CALENDAR_DAY:
+    if unit in (ClockUnit.CALENDAR_DAY, ClockUnit.CALENDAR_HOUR):
         assert not due.provisional, "calendar days do not depend on the holiday arrangement"
     elif start.year > 2026 or start.year < 2003:
         assert due.provisional
@@ -388,3 +388,21 @@ def test_a_pause_never_moves_a_due_date_earlier(
     pause_from = start + timedelta(minutes=delay)
     paused = state.pause(pause_from, "暂停").resume(pause_from + timedelta(minutes=length))
     assert _due(paused) >= _due(state)
+
+
+def test_calendar_hours_run_through_nights_and_holidays_and_skip_pauses() -> None:
+    from server.domain.calendar import builtin_calendar as _cal
+    from server.domain.clocks import ClockSpec as _Spec
+    from server.domain.clocks import ClockState as _State
+    from server.domain.clocks import ClockUnit as _Unit
+    from server.domain.clocks import compute_due as _due
+    from server.domain.ids import CHINA_TZ as _TZ
+
+    start = datetime(2026, 10, 1, 22, 0, tzinfo=_TZ)  # National Day, at night
+    state = _State(_Spec("emergency", _Unit.CALENDAR_HOUR, 2, "应急处置"), start)
+    assert _due(state, _cal()).due_at == datetime(2026, 10, 2, 0, 0, tzinfo=_TZ)
+    paused = state.pause(start + timedelta(hours=1), "等待燃气公司").resume(start + timedelta(hours=3))
+    due = _due(paused, _cal())
+    assert due.due_at == datetime(2026, 10, 2, 2, 0, tzinfo=_TZ)
+    assert "自然小时" in due.explanation_zh and "不计入" in due.explanation_zh
+    assert _due(state.pause(start + timedelta(minutes=30), "x"), _cal()).due_at is None
