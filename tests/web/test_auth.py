@@ -1,0 +1,88 @@
+"""Sign-in, tokens, lockout and bad input on the real app (in-process)."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from server.store.db import Store
+from server.store.seed import DEMO_PASSWORD
+from tests.conftest import Logins
+
+
+def audit_count(store: Store) -> int:
+    return int(store.query("SELECT COUNT(*) AS n FROM audit_log")[0]["n"])
+
+
+def assert_envelope(resp, status: int, code: str, field: str | None = None) -> dict:  # type: ignore[no-untyped-def]
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["ok"] is False and body["status"] == status and body["code"] == code and body["error"]
+    if field is not None:
+        assert any(e["field"] == field for e in body["errors"]), body
+    return body  # type: ignore[no-any-return]
+
+
+def test_login_returns_opaque_token_and_user(client: TestClient, store: Store) -> None:
+    resp = client.post("/api/v1/auth/login", json={"username": "clerk", "password": DEMO_PASSWORD})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["user"]["role"] == "window_clerk" and body["user"]["role_label"] == "窗口受理员"
+    token = body["token"]
+    stored = store.query("SELECT token_hash FROM tokens")
+    assert stored and all(token not in r["token_hash"] for r in stored), "only a hash of the token is stored"
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["user"]["username"] == "clerk"
+
+
+def test_wrong_password_is_401_and_lockout_after_repeated_failures(client: TestClient) -> None:
+    for _ in range(4):
+        r = client.post("/api/v1/auth/login", json={"username": "clerk", "password": "nope"})
+        assert_envelope(r, 401, "unauthorized", "password")
+    r = client.post("/api/v1/auth/login", json={"username": "clerk", "password": "nope"})
+    assert_envelope(r, 423, "account_locked", "username")
+    r = client.post("/api/v1/auth/login", json={"username": "clerk", "password": DEMO_PASSWORD})
+    assert_envelope(r, 423, "account_locked")
+
+
+def test_unknown_user_looks_like_a_wrong_password(client: TestClient) -> None:
+    r = client.post("/api/v1/auth/login", json={"username": "nobody", "password": "x"})
+    assert_envelope(r, 401, "unauthorized", "password")
+
+
+def test_logout_revokes_the_token(client: TestClient, auth: Logins) -> None:
+    headers = auth("clerk")
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 200
+    body = assert_envelope(client.get("/api/v1/auth/me", headers=headers), 401, "unauthorized", "authorization")
+    assert "注销" in body["error"]
+
+
+def test_expired_token_is_refused(client: TestClient, auth: Logins, store: Store) -> None:
+    headers = auth("clerk")
+    store.write(lambda db: db.execute("UPDATE tokens SET expires_at = '2000-01-01T00:00:00+08:00'"))
+    body = assert_envelope(client.get("/api/v1/auth/me", headers=headers), 401, "unauthorized")
+    assert "过期" in body["error"]
+
+
+def test_missing_and_malformed_tokens_are_refused(client: TestClient) -> None:
+    assert_envelope(client.get("/api/v1/auth/me"), 401, "unauthorized", "authorization")
+    assert_envelope(client.get("/api/v1/auth/me", headers={"Authorization": "Basic abc"}), 401, "unauthorized")
+    assert_envelope(client.get("/api/v1/auth/me", headers={"Authorization": "Bearer forged"}), 401, "unauthorized")
+
+
+def test_bad_bodies_get_envelopes_and_write_nothing(client: TestClient, store: Store) -> None:
+    before = audit_count(store)
+    url = "/api/v1/auth/login"
+    headers = {"Content-Type": "application/json"}
+    assert_envelope(client.post(url, content=b"{not json", headers=headers), 400, "malformed_json", "body")
+    assert_envelope(client.post(url, content=b"", headers=headers), 400, "malformed_json", "body")
+    assert_envelope(client.post(url, json={"username": "clerk", "password": "x", "extra": 1}), 422,
+                    "validation_error", "extra")
+    assert_envelope(client.post(url, json={"username": 5, "password": "x"}), 422, "validation_error", "username")
+    assert_envelope(client.post(url, json={"username": "clerk"}), 422, "validation_error", "password")
+    assert_envelope(client.post(url, json=["clerk"]), 422, "validation_error")
+    big = b'{"username": "' + b"a" * (1024 * 1024 + 10) + b'", "password": "x"}'
+    assert_envelope(client.post(url, content=big, headers=headers), 413, "payload_too_large", "body")
+    assert_envelope(client.post(url, content=b"username=clerk", headers={"Content-Type": "text/plain"}), 415,
+                    "unsupported_media_type")
+    assert audit_count(store) == before
+    assert store.query("SELECT COUNT(*) AS n FROM tokens")[0]["n"] == 0
