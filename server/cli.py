@@ -181,7 +181,7 @@ def cases_verify(ctx: click.Context) -> None:
         bad = {}
         with click.progressbar(ids, label="重放事项日志") as bar:
             for case_id in bar:
-                diff = store.read(lambda db, c=case_id: rebuild_case(db, c, cal, now_china()))
+                diff = rebuild_case(store.reader(), case_id, cal, now_china())
                 if diff:
                     bad[case_id] = diff
     if bad:

@@ -15,7 +15,6 @@ from server.store.seed import DEMO_PASSWORD, init_node
 from server.web.app import create_app
 
 
-
 def make_settings(tmp: Path, role: str = "street", **kw: object) -> Settings:
     node_id = "test-hub" if role == "district" else "test-street"
     return Settings(role=role, node_id=node_id, data_dir=tmp / role, **kw)  # type: ignore[arg-type]

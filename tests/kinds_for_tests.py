@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from server.domain.clocks import ClockSpec, ClockUnit
-from server.domain.engine import CREATE, SYSTEM_ROLE, CaseKind, CaseView, ClockEffect, Draft, Event, Timer, Transition
+from server.domain.engine import (
+    CREATE,
+    SYSTEM_ROLE,
+    CaseKind,
+    CaseView,
+    ClockEffect,
+    Draft,
+    Event,
+    Timer,
+    Transition,
+)
 from server.domain.kinds import register
 from server.domain.roles import Role
 

@@ -31,6 +31,7 @@ def test_serve_answers_health_and_login_over_real_http(tmp_path: Path) -> None:
 def test_demo_runs_hub_and_street_node_and_ctrl_c_stops_both(tmp_path: Path) -> None:
     street_port, hub_port = free_port(), free_port()
     args = ("demo", "--dir", str(tmp_path / "demo"), "--street-port", str(street_port), "--hub-port", str(hub_port))
+    first_epoch = None
     for run in range(2):  # the second run reuses the data
         proc = start(*args)
         try:

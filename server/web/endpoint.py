@@ -23,6 +23,7 @@ from starlette.routing import Route
 from server.config import Settings
 from server.domain.ids import now_china
 from server.domain.roles import Principal, Role, can_see
+from server.errors import Forbidden as ForbiddenError
 from server.errors import (
     MalformedJSON,
     OutOfScope,
@@ -32,7 +33,6 @@ from server.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
-from server.errors import Forbidden as ForbiddenError
 from server.store import users
 from server.store.db import Store
 

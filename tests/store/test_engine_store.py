@@ -7,7 +7,8 @@ import sqlite3
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from server.config import Settings
