@@ -16,12 +16,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from server.domain.calendar import WorkCalendar
+from server.domain.calendar import OfficeHours
 from server.domain.clocks import ClockState, clock_status, compute_due
 from server.domain.engine import CaseKind, CaseView, Draft, Event, RuleViolation, apply_event, decide, fold
 from server.domain.ids import uuid7
 from server.domain.kinds import get_kind
 from server.domain.roles import tier_of_path
-from server.store import audit, changes
+from server.store import audit, changes, org
 
 _EVENT_COLS = (
     "id case_id seq kind transition from_state to_state actor role org_unit on_behalf_of payload"
@@ -102,12 +103,14 @@ def load_view(db: Database, case_id: str) -> tuple[CaseKind, CaseView, dict[str,
     return kind, view, case
 
 
-def clock_summary(view: CaseView, calendar: WorkCalendar, now: datetime) -> tuple[dict[str, Any], str | None]:
+def clock_summary(
+    view: CaseView, calendar: WorkCalendar, now: datetime, hours: OfficeHours | None = None
+) -> tuple[dict[str, Any], str | None]:
     """Per-clock due date, status and explanation; plus the earliest due date of running clocks."""
     out: dict[str, Any] = {}
     earliest: str | None = None
     for name, clock in view.clocks.items():
-        due = compute_due(clock, calendar)
+        due = compute_due(clock, calendar, hours)
         status = clock_status(clock, due, now)
         out[name] = {
             "label": clock.spec.label_zh,
@@ -129,7 +132,7 @@ def clock_summary(view: CaseView, calendar: WorkCalendar, now: datetime) -> tupl
 
 
 def _write_cache(db: Database, kind: CaseKind, view: CaseView, calendar: WorkCalendar, now: datetime) -> None:
-    clocks, due_at = clock_summary(view, calendar, now)
+    clocks, due_at = clock_summary(view, calendar, now, org.office_hours_for(db, view.org_path))
     db.execute(
         "UPDATE cases SET state = ?, version = ?, data = ?, clocks = ?, due_at = ?, org_path = ?, owner_tier = ?,"
         " updated_at = ? WHERE id = ?",
@@ -330,7 +333,7 @@ def due_timers(db: Database, calendar: WorkCalendar, now: datetime) -> list[tupl
             clock: ClockState | None = view.clocks.get(timer.clock)
             if view.state not in timer.states or clock is None:
                 continue
-            due = compute_due(clock, calendar)
+            due = compute_due(clock, calendar, org.office_hours_for(db, view.org_path))
             if due.due_at is not None and clock.stopped_at is None and due.due_at <= now:
                 out.append((case_id, timer.transition))
                 break

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import time
 from typing import Any
 
 from sqlite_utils import Database
 
+from server.domain.calendar import OfficeHours
 from server.domain.roles import Tier
 
 
@@ -72,3 +74,22 @@ def list_units(db: Database, under_path: str, tier: str | None = None) -> list[d
         params.append(tier)
     sql += " ORDER BY path"
     return [dict(r) for r in db.execute(sql, params).fetchall()]
+
+
+def office_hours_for(db: Database, org_path: str) -> OfficeHours | None:
+    """Office hours of the deepest unit on ``org_path`` that declares them (``data.office_hours``:
+    [["08:30", "12:00"], ["14:00", "17:30"]]); None means the standard hours. Working-hour clocks
+    (grid SLAs in 工作时) count only these periods."""
+    codes = [c for c in org_path.split("/") if c]
+    if not codes:
+        return None
+    marks = ", ".join("?" for _ in codes)
+    rows = db.execute(
+        f"SELECT path, json_extract(data, '$.office_hours') FROM org_units WHERE code IN ({marks})"
+        " AND json_extract(data, '$.office_hours') IS NOT NULL ORDER BY length(path) DESC LIMIT 1",
+        codes,
+    ).fetchall()
+    if not rows:
+        return None
+    periods = json.loads(rows[0][1])
+    return OfficeHours(tuple((time.fromisoformat(a), time.fromisoformat(b)) for a, b in periods))

@@ -197,3 +197,30 @@ def test_every_case_rebuilt_from_the_log_equals_its_row(s: Store, steps: list[tu
             pass
     for row in s.query("SELECT id FROM cases"):
         assert s.read(lambda db, c=row["id"]: cases.rebuild_case(db, c, current_calendar(db), at)) == {}
+
+
+def test_working_hour_clocks_use_the_office_hours_of_the_case_unit(s: Store) -> None:
+    from server.domain.clocks import ClockSpec, ClockUnit
+    from server.domain.engine import CREATE, CaseKind, ClockEffect, Transition
+    from server.domain.kinds import register
+
+    kind = register(CaseKind(
+        name="test_hours", label_zh="工作时测试", states={"open": "处理中"},
+        clocks={"fix": ClockSpec("fix", ClockUnit.WORKING_HOUR, 2, "处置时限")},
+        transitions={"open": Transition("open", "open", frozenset({CREATE}), frozenset({Role.WINDOW_CLERK}),
+                                        "上报", clocks=(ClockEffect("fix", "start"),))},
+    ))
+    clerk = principal(s, "clerk")
+    street = clerk.org_path.split("/")[-1]
+    s.write(lambda db: db.execute(
+        "UPDATE org_units SET data = json_set(data, '$.office_hours', json(?)) WHERE code = ?",
+        ['[["09:00", "12:00"]]', street]))
+    at = datetime(2026, 11, 2, 11, 0, tzinfo=CHINA_TZ)  # Monday 11:00; one office hour left today
+
+    def create(db):  # type: ignore[no-untyped-def]
+        d = Draft("open", {}, clerk, at, uuid7())
+        return cases.create_case(db, kind, d, org_path=clerk.org_path, node_id="n", calendar=current_calendar(db))[0]
+
+    view = s.write(create)
+    due = s.read(lambda db: cases.case_row(db, view.id))["clocks"]["fix"]["due_at"]  # type: ignore[index]
+    assert due.startswith("2026-11-03T10:00")  # 11-12 Monday, then 09-10 Tuesday
