@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from server.domain.calendar import WorkCalendar
-from server.domain.calendar import OfficeHours
+from server.domain.calendar import OfficeHours, WorkCalendar
 from server.domain.clocks import ClockState, clock_status, compute_due
 from server.domain.engine import CaseKind, CaseView, Draft, Event, RuleViolation, apply_event, decide, fold
 from server.domain.ids import uuid7
