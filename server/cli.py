@@ -283,7 +283,26 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         s = s.model_copy(update={"host": host})
     if port:
         s = s.model_copy(update={"port": port})
-    uvicorn.run(create_app(s), host=s.host, port=s.port, access_log=s.access_log, log_level="info")
+    tls = {"ssl_certfile": str(s.tls_cert), "ssl_keyfile": str(s.tls_key)} if s.tls_cert and s.tls_key else {}
+    uvicorn.run(create_app(s), host=s.host, port=s.port, access_log=s.access_log, log_level="info",
+                **tls)  # type: ignore[arg-type]
+
+
+@main.command()
+@click.option("--host", "hosts", multiple=True, required=True, help="LAN address or name tablets use (repeat)")
+@click.option("--street-name", default="街道", help="name shown in the CA certificate")
+@click.pass_context
+def tls(ctx: click.Context, hosts: tuple[str, ...], street_name: str) -> None:
+    """Create the street's CA (once) and issue the node's HTTPS certificate under <data_dir>/tls."""
+    from server.tls import issue_server_cert, make_ca
+
+    s = _settings(ctx)
+    directory = s.data_dir / "tls"
+    ca_cert, _ = make_ca(directory, street_name)
+    cert, key = issue_server_cert(directory, list(hosts))
+    click.echo(f"CA 证书（安装到平板）：{ca_cert}")
+    click.echo(f"节点证书：{cert}\n节点私钥：{key}")
+    click.echo(f"在配置中设置 tls_cert = \"{cert}\" 与 tls_key = \"{key}\" 后重启节点")
 
 
 @main.command()

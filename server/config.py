@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1)
     lockout_minutes: int = Field(15, ge=1)
     track_rate_per_minute: int = Field(10, ge=1, description="resident tracking look-ups per client per minute")
+    tls_cert: Path | None = Field(None, description="HTTPS certificate (PEM) for the LAN; see `streetnode tls`")
+    tls_key: Path | None = Field(None, description="private key of tls_cert")
     ogi_profile: Literal["OGI2008", "OGI2019"] = "OGI2019"
     access_log: bool = Field(False, description="uvicorn access log (halves small-request throughput)")
 

@@ -22,7 +22,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> dict:  # type: ignore[type-arg]
+def wait_healthy(
+    url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0, verify: object = True
+) -> dict:  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -30,7 +32,7 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes] | None = None, timeout:
             out = proc.stdout.read().decode() if proc.stdout else ""
             raise RuntimeError(f"server exited with {proc.returncode}: {out[-2000:]}")
         try:
-            resp = httpx2.get(url + "/api/v1/health", timeout=1.0)
+            resp = httpx2.get(url + "/api/v1/health", timeout=1.0, verify=verify)  # type: ignore[arg-type]
             if resp.status_code == 200:
                 return resp.json()  # type: ignore[no-any-return]
         except httpx2.HTTPError as exc:
