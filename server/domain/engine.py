@@ -31,6 +31,8 @@ class ClockEffect:
     action: ClockAction
     amount: int = 0  # for "extend": a fixed amount, or
     amount_field: str | None = None  # the payload field holding it (validated by the transition)
+    # For "start" (and "reset" of a clock not yet started), ``amount_field`` names the payload field
+    # holding this case's duration (e.g. a service item's promised limit); absent or < 1: no clock.
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class CaseView:
 
 
 Guard = Callable[[CaseView, "Draft"], str | None]  # None = fine, else a Chinese message
+Route = Callable[[CaseView, "Draft"], str | None]  # the org path a transition moves the case to, if any
 Invariant = Callable[[CaseView, Event], str | None]  # checked on the view *after* the event
 
 
@@ -93,6 +96,7 @@ class Transition:
     clocks: tuple[ClockEffect, ...] = ()
     guards: tuple[Guard, ...] = ()
     legal_basis: str = ""
+    route: Route | None = None  # ownership transfer computed by the kind, never taken from the client
 
     @property
     def system(self) -> bool:
@@ -197,7 +201,13 @@ def _apply_clock(kind: CaseKind, view: CaseView, eff: ClockEffect, event: Event)
     at = event.node_time
     cur = view.clocks.get(eff.clock)
     if eff.action == "start" or (cur is None and eff.action == "reset"):
-        view.clocks[eff.clock] = ClockState(spec=kind.clocks[eff.clock], started_at=at)
+        spec = kind.clocks[eff.clock]
+        if eff.amount_field is not None:  # a per-case duration (see ClockEffect)
+            amount = event.payload.get(eff.amount_field)
+            if not isinstance(amount, int) or amount < 1:
+                return
+            spec = replace(spec, duration=amount)
+        view.clocks[eff.clock] = ClockState(spec=spec, started_at=at)
     elif cur is None:
         return  # effect on a clock that never started: nothing to pause or stop
     elif eff.action == "reset":
@@ -277,6 +287,11 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
         message = guard(probe, draft)
         if message:
             raise RuleViolation("invalid", "guard_failed", message)
+    payload = dict(draft.payload)
+    if transition.route is not None:
+        target = transition.route(probe, draft)
+        if target:
+            payload["_org_path"] = target
     event = Event(
         id=draft.event_id,
         case_id=case_id,
@@ -287,7 +302,7 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
         actor=actor,
         role=role,
         org_unit=org_unit,
-        payload=dict(draft.payload),
+        payload=payload,
         node_time=draft.node_time,
         on_behalf_of=draft.on_behalf_of,
         legal_basis=draft.legal_basis or transition.legal_basis,

@@ -215,4 +215,7 @@ def _import_feature_migrations() -> None:
 
 
 # Feature stores that define migration sets, in apply order.
-FEATURE_MIGRATION_MODULES: list[str] = []
+FEATURE_MIGRATION_MODULES: list[str] = [
+    "server.store.hall_schema",
+    "server.store.grid_schema",
+]

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from schemas.reference import DistrictOrgSpec, StreetSpec, load_tianhe_org
 from server.domain.ids import now_china, uuid7
 from server.domain.roles import Role, Tier
-from server.store import audit, org, users
+from server.store import audit, hall_catalogue, org, users
 
 DEMO_PASSWORD = "demo1234"
 
@@ -135,6 +135,7 @@ def init_node(
     set_meta(db, "org_unit", unit)
     set_meta(db, "created_at", now_china().isoformat())
     units = seed_org(db, spec, street_code or None)
+    hall_catalogue.seed_catalogue(db)
     new_epoch(db, "init")
     accounts: list[DemoAccount] = []
     if demo:
