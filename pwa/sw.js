@@ -3,9 +3,11 @@
 // It never calls skipWaiting() by itself: the page asks for it only when no form is half-filled.
 
 // BEGIN PRECACHE (written by `python -m tests.browser.stamp_pwa`; do not edit by hand)
-const VERSION = 'e6b3516f52390214';
+const VERSION = '2e75e2c74719d19d';
 const PRECACHE = [
   '/css/app.css',
+  '/data/incident_categories.json',
+  '/data/service_items.json',
   '/icons/icon-192.png',
   '/icons/icon-512.png',
   '/icons/icon.svg',
@@ -15,23 +17,37 @@ const PRECACHE = [
   '/js/canonical.js',
   '/js/chrome.js',
   '/js/crypto.js',
+  '/js/data.js',
   '/js/db.js',
   '/js/device.js',
+  '/js/geo.js',
   '/js/net.js',
   '/js/outbox.js',
   '/js/photos.js',
   '/js/qr.js',
   '/js/router.js',
+  '/js/schemaform.js',
+  '/js/screens/apply.js',
+  '/js/screens/catalogue.js',
   '/js/screens/device.js',
   '/js/screens/home.js',
+  '/js/screens/kiosk.js',
   '/js/screens/lock.js',
   '/js/screens/login.js',
   '/js/screens/outbox.js',
+  '/js/screens/patrol.js',
+  '/js/screens/queue.js',
+  '/js/screens/receipt.js',
+  '/js/screens/report.js',
+  '/js/screens/tasks.js',
   '/js/session.js',
   '/js/state.js',
   '/js/ui.js',
   '/manifest.webmanifest',
+  '/schemas/incident_report.json',
   '/schemas/index.json',
+  '/schemas/patrol_log.json',
+  '/schemas/service_application.json',
   '/vendor/qrcode-generator-2.0.4.mjs',
 ];
 // END PRECACHE

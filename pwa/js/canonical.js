@@ -29,10 +29,14 @@ function ser(v, path) {
   switch (typeof v) {
     case 'boolean': return v ? 'true' : 'false';
     case 'string': return str(v);
-    case 'number':
-      // Python prints 1.0 where JS prints 1: payloads carry integers or strings only.
-      if (!Number.isSafeInteger(v)) throw new TypeError(`${path || '值'} 须为整数（小数请用字符串）`);
-      return String(v);
+    case 'number': {
+      if (Number.isSafeInteger(v)) return String(v);
+      // Both sides print the shortest round-trip decimal, but Python switches to exponent form
+      // below 1e-4 and from 1e16 where JS does not (1e-05 vs 0.00001): allow only the shared range.
+      const a = Math.abs(v);
+      if (Number.isFinite(v) && !Number.isInteger(v) && a >= 1e-4 && a < 1e16) return String(v);
+      throw new TypeError(`${path || '值'} 超出可签名的数值范围（请用整数或字符串）`);
+    }
     case 'object': {
       if (Array.isArray(v)) return '[' + v.map((x, i) => ser(x, `${path}[${i}]`)).join(',') + ']';
       const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort(compareCodePoints);

@@ -4,7 +4,7 @@ import { clearDirty, state } from './state.js';
 
 const ROUTES = [
   { re: /^\/login$/, mod: 'login', title: '登录', pub: true },
-  { re: /^\/track$/, mod: 'kiosk', fn: 'renderTrack', title: '办件进度查询', pub: true, kiosk: true },
+  { re: /^\/track(?:\/[^/]+)?$/, mod: 'kiosk', fn: 'renderTrack', title: '办件进度查询', pub: true, kiosk: true },
   { re: /^\/rate$/, mod: 'kiosk', fn: 'renderRate', title: '服务评价', pub: true, kiosk: true },
   { re: /^\/pin$/, mod: 'login', fn: 'renderPinSetup', title: '设置解锁 PIN' },
   { re: /^\/(home)?$/, mod: 'home', title: '首页' },

@@ -8,10 +8,12 @@ Run ``python -m tests.browser.stamp_pwa`` after changing any file under ``pwa/``
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +22,9 @@ SCHEMAS_SRC = ROOT / "schemas" / "json"
 SCHEMAS_DST = PWA / "schemas"
 SW = PWA / "sw.js"
 # Form schemas the PWA renders offline (DESIGN §8: forms are driven by the exported JSON Schemas).
-PWA_SCHEMAS = ("service_application.json", "incident_report.json")
+PWA_SCHEMAS = ("service_application.json", "incident_report.json", "patrol_log.json")
+# Reference data the app ships as an offline fallback until it has reached the node once.
+PWA_DATA = (ROOT / "server" / "data" / "incident_categories.json", ROOT / "server" / "data" / "service_items.json")
 _BLOCK = re.compile(r"(// BEGIN PRECACHE[^\n]*\n)(.*?)(// END PRECACHE)", re.S)
 _SKIP_SUFFIXES = (".md",)
 
@@ -32,17 +36,39 @@ def shell_files() -> list[Path]:
     )
 
 
+def _exported() -> Path:
+    """schemas/json/, or, where a form's file is not exported there yet, a fresh export of the models."""
+    if all((SCHEMAS_SRC / n).exists() for n in PWA_SCHEMAS):
+        return SCHEMAS_SRC
+    tmp = Path(tempfile.mkdtemp(prefix="pwa-schemas-"))
+    for module in ("schemas.hall", "schemas.grid"):
+        try:
+            importlib.import_module(module).export_json_schemas(tmp)
+        except (ImportError, AttributeError):
+            continue
+    for name in PWA_SCHEMAS:
+        if (SCHEMAS_SRC / name).exists():
+            shutil.copyfile(SCHEMAS_SRC / name, tmp / name)
+    return tmp
+
+
 def copy_schemas() -> list[str]:
     """Copy the form schemas that exist; the PWA falls back to built-in forms for missing ones."""
     copied = []
     SCHEMAS_DST.mkdir(exist_ok=True)
+    source = _exported()
     for name in PWA_SCHEMAS:
-        src = SCHEMAS_SRC / name
+        src = source / name
         if src.exists():
             dst = SCHEMAS_DST / name
             if not dst.exists() or dst.read_bytes() != src.read_bytes():
                 shutil.copyfile(src, dst)
             copied.append(name)
+    (PWA / "data").mkdir(exist_ok=True)
+    for src in PWA_DATA:
+        dst = PWA / "data" / src.name
+        if not dst.exists() or dst.read_bytes() != src.read_bytes():
+            shutil.copyfile(src, dst)
     index = json.dumps({"schemas": copied}, ensure_ascii=False, indent=1) + "\n"
     idx = SCHEMAS_DST / "index.json"
     if not idx.exists() or idx.read_text(encoding="utf-8") != index:
