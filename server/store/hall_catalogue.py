@@ -125,23 +125,29 @@ def item_history(db: Database, code: str) -> list[dict[str, Any]]:
 def search_items(
     db: Database, q: str = "", item_type: str = "", level: str = "", limit: int = 50
 ) -> list[dict[str, Any]]:
-    sql = f"SELECT {_LIST_COLS} FROM catalogue_items c WHERE is_current = 1"
+    """Current items matching ``q``; full-text hits are ranked with name matches first (bm25)."""
+    cols = ", ".join(f"c.{c.strip()}" for c in _LIST_COLS.split(","))
+    sql = f"SELECT {cols} FROM catalogue_items c"
     params: list[Any] = []
     q = q.strip()
+    order = "c.code"
     if len(q) >= 3:
         # a quoted FTS5 string is a phrase: user input cannot inject query syntax
-        sql += " AND code IN (SELECT code FROM catalogue_fts WHERE catalogue_fts MATCH ?)"
+        sql += (" JOIN (SELECT code, bm25(catalogue_fts, 0.0, 10.0, 1.0) AS rank FROM catalogue_fts"
+                " WHERE catalogue_fts MATCH ?) f ON f.code = c.code")
         params.append('"' + q.replace('"', '""') + '"')
-    elif q:
+        order = "f.rank, c.code"
+    sql += " WHERE c.is_current = 1"
+    if q and len(q) < 3:  # a trigram index cannot match one or two characters
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        sql += " AND (name LIKE ? ESCAPE '\\' OR code LIKE ? ESCAPE '\\' OR basic_code LIKE ? ESCAPE '\\')"
+        sql += " AND (c.name LIKE ? ESCAPE '\\' OR c.code LIKE ? ESCAPE '\\' OR c.basic_code LIKE ? ESCAPE '\\')"
         params += [like, like, like]
     if item_type:
-        sql += " AND item_type = ?"
+        sql += " AND c.item_type = ?"
         params.append(item_type)
     if level:
-        sql += " AND level = ?"
+        sql += " AND c.level = ?"
         params.append(level)
-    sql += " ORDER BY code LIMIT ?"
+    sql += f" ORDER BY {order} LIMIT ?"
     params.append(limit)
     return [_row(r, False) for r in db.execute(sql, params).fetchall()]

@@ -32,7 +32,8 @@ def _scope_params(scope: str) -> list[Any]:
 
 def clock_now(clock: dict[str, Any], calendar: WorkCalendar, now: datetime) -> dict[str, Any]:
     """A cached clock summary brought up to ``now``."""
-    out = {k: clock.get(k) for k in ("label", "due_at", "status", "explanation", "provisional")}
+    out = {k: clock.get(k) for k in ("label", "unit", "duration", "started_at", "due_at", "status", "explanation",
+                                     "provisional")}
     due_at = clock.get("due_at")
     status = clock.get("status")
     if status in ("stopped", "paused") or due_at is None:

@@ -261,13 +261,15 @@ async def _fire_timers_once(services: Services) -> int:
 
 async def _timer_loop(services: Services, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        await _fire_timers_once(services)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), TIMER_INTERVAL_SECONDS)
+        if not stop.is_set():
+            await _fire_timers_once(services)
 
 
 async def hall_startup(services: Services) -> None:
     await services.store.awrite(hall_catalogue.seed_catalogue)  # idempotent: nodes made before the hall
+    await _fire_timers_once(services)  # a node started after a weekend deems what fell due meanwhile
     stop = asyncio.Event()
     task = asyncio.get_running_loop().create_task(_timer_loop(services, stop))
     services.extra["hall_timers"] = (stop, task)
