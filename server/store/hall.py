@@ -94,7 +94,7 @@ def _check(db: Database, form: ServiceApplicationPayload, ctx: IntakeContext) ->
         if m.size > max_bytes:
             errors.append({"field": f"payload.materials.{i}.size",
                            "message": f"文件超过 {max_bytes // (1024 * 1024)} MB 上限"})
-    if case_store.case_row(db, form.case_id or "") is not None:
+    if form.case_id and db.execute("SELECT 1 FROM cases WHERE id = ?", [form.case_id]).fetchone():
         errors.append({"field": "payload.case_id", "message": "该办件 ID 已被使用"})
     if errors:
         return errors, "invalid", found, clean
@@ -185,9 +185,9 @@ def _write(db: Database, form: ServiceApplicationPayload, found: tuple[ServiceIt
         )
     code, token = _issue_receipt(db, case_id, number, spec, ctx, key)
     changes.record(db, "hall_application", case_id, view.org_path)
-    case = case_store.case_row(db, case_id) or {}
+    due_at = db.execute("SELECT due_at FROM cases WHERE id = ?", [case_id]).fetchone()[0]
     return {"case_id": case_id, "number": number, "query_code": code, "receipt_token": token,
-            "state": view.state, "due_at": case.get("due_at"), "item_name": spec.name}
+            "state": view.state, "due_at": due_at, "item_name": spec.name}
 
 
 def _issue_receipt(db: Database, case_id: str, number: str, spec: ServiceItemSpec, ctx: IntakeContext,

@@ -107,11 +107,20 @@ def current_item(db: Database, code: str) -> dict[str, Any] | None:
     return _row(row, True) if row else None
 
 
+_SPECS: dict[tuple[str, int, str], ServiceItemSpec] = {}  # (code, revision, catalogue version): immutable
+
+
 def current_spec(db: Database, code: str) -> tuple[ServiceItemSpec, int] | None:
-    item = current_item(db, code)
-    if item is None:
+    """The current revision, parsed once per process: revisions never change once written."""
+    row = db.execute("SELECT version, catalogue_version, spec FROM catalogue_items WHERE code = ? AND is_current = 1",
+                     [code]).fetchone()
+    if row is None:
         return None
-    return ServiceItemSpec.model_validate(item["spec"]), int(item["version"])
+    key = (code, int(row[0]), str(row[1]))
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = _SPECS[key] = ServiceItemSpec.model_validate_json(row[2])
+    return spec, key[1]
 
 
 def item_history(db: Database, code: str) -> list[dict[str, Any]]:

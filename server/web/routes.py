@@ -14,6 +14,7 @@ ENDPOINT_MODULES: list[str] = [
     "server.web.api_core",
     "server.web.api_hall",
     "server.web.api_track",
+    "server.web.api_grid",
 ]
 
 
