@@ -16,11 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from server.domain.clocks import ClockSpec, ClockState, reset
+from server.domain.clocks import ClockSpec, ClockState, ClockUnit, reset
 from server.domain.roles import Principal, can_see
 
 CREATE = "__new__"  # the from-state of a kind's creating transition
 SYSTEM_ROLE = "system"  # transitions the engine makes itself (deemed acceptance, expiry)
+SAME_STATE = "__same__"  # to-state of an annotation: the event keeps the case where it is (并单 note)
+CLOCK_OVERRIDES = "_clocks"  # creating payload key: {clock: {"unit", "duration", "label_zh"?}} per case
 
 ClockAction = Literal["start", "pause", "resume", "stop", "reset", "extend"]
 
@@ -70,6 +72,7 @@ class CaseView:
     clocks: dict[str, ClockState] = field(default_factory=dict)
     actors: dict[str, list[str]] = field(default_factory=dict)  # transition -> actors, in order
     events: list[Event] = field(default_factory=list)
+    clock_specs: dict[str, ClockSpec] = field(default_factory=dict)  # per-case overrides of kind.clocks
 
     def actors_of(self, *transitions: str) -> list[str]:
         return [a for t in transitions for a in self.actors.get(t, [])]
@@ -126,7 +129,7 @@ class CaseKind:
 
     def __post_init__(self) -> None:
         for t in self.transitions.values():
-            unknown = (t.from_states - {CREATE} | {t.to_state}) - set(self.states)
+            unknown = (t.from_states - {CREATE} | {t.to_state} - {SAME_STATE}) - set(self.states)
             if unknown:
                 raise ValueError(f"{self.name}.{t.name}: unknown states {sorted(unknown)}")
             for eff in t.clocks:
@@ -170,6 +173,36 @@ class Draft:
     device_id: str | None = None
     base_version: int | None = None
     legal_basis: str = ""
+    # Facts the store looked up for the guards (e.g. the org unit a case is dispatched to);
+    # never stored: guards stay pure functions of (view, draft).
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def clock_overrides(kind: CaseKind, payload: Mapping[str, Any]) -> dict[str, ClockSpec]:
+    """Per-case clock specs from a creating payload's ``_clocks`` (e.g. a grid category's own limit).
+
+    Raises ValueError naming the problem; ``decide`` turns it into a RuleViolation.
+    """
+    raw = payload.get(CLOCK_OVERRIDES)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ValueError("时限设置格式错误")
+    out: dict[str, ClockSpec] = {}
+    for name, spec in raw.items():
+        base = kind.clocks.get(name)
+        if base is None or not isinstance(spec, Mapping):
+            raise ValueError(f"未知的时限：{name}")
+        duration = spec.get("duration", base.duration)
+        if not isinstance(duration, int) or isinstance(duration, bool) or duration < 1:
+            raise ValueError(f"时限 {name} 的期限须为正整数")
+        try:
+            unit = ClockUnit(spec.get("unit", base.unit))
+        except ValueError:
+            raise ValueError(f"时限 {name} 的计时单位无效") from None
+        label = spec.get("label_zh", base.label_zh)
+        out[name] = replace(base, unit=unit, duration=duration, label_zh=str(label))
+    return out
 
 
 # --- the fold -----------------------------------------------------------------
@@ -187,7 +220,10 @@ def apply_event(kind: CaseKind, view: CaseView | None, event: Event, org_path: s
         clocks=dict(view.clocks),
         actors={k: list(v) for k, v in view.actors.items()},
         events=[*view.events, event],
+        clock_specs=dict(view.clock_specs),
     )
+    if event.from_state is None and CLOCK_OVERRIDES in event.payload:  # checked by ``decide``
+        new.clock_specs.update(clock_overrides(kind, event.payload))
     if "_org_path" in event.payload:  # ownership transfer (handed up to the district, moved grid)
         new.org_path = str(event.payload["_org_path"])
     new.actors.setdefault(event.transition, []).append(event.actor)
@@ -201,7 +237,7 @@ def _apply_clock(kind: CaseKind, view: CaseView, eff: ClockEffect, event: Event)
     at = event.node_time
     cur = view.clocks.get(eff.clock)
     if eff.action == "start" or (cur is None and eff.action == "reset"):
-        spec = kind.clocks[eff.clock]
+        spec = view.clock_specs.get(eff.clock, kind.clocks[eff.clock])  # per-case ``_clocks`` override
         if eff.amount_field is not None:  # a per-case duration (see ClockEffect)
             amount = event.payload.get(eff.amount_field)
             if not isinstance(amount, int) or amount < 1:
@@ -278,6 +314,13 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
         raise RuleViolation(
             "conflict", "wrong_state", f"事项当前状态为「{label}」，不能执行「{transition.label_zh}」", "transition"
         )
+    if CLOCK_OVERRIDES in draft.payload:
+        if view is not None:
+            raise RuleViolation("invalid", "clock_override", "时限只能在创建事项时设定", f"payload.{CLOCK_OVERRIDES}")
+        try:
+            clock_overrides(kind, draft.payload)
+        except ValueError as exc:
+            raise RuleViolation("invalid", "clock_override", str(exc), f"payload.{CLOCK_OVERRIDES}") from None
     for name in transition.required:
         value = draft.payload.get(name)
         if value is None or value == "" or value == []:
@@ -298,7 +341,7 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
         seq=(view.version if view else 0) + 1,
         transition=transition.name,
         from_state=None if view is None else view.state,
-        to_state=transition.to_state,
+        to_state=state if transition.to_state == SAME_STATE else transition.to_state,
         actor=actor,
         role=role,
         org_unit=org_unit,

@@ -9,6 +9,7 @@ with the node's current working calendar.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,22 @@ _EVENT_COLS = (
     "id case_id seq kind transition from_state to_state actor role org_unit on_behalf_of payload"
     " legal_basis device_time node_time hub_time origin_node device_id"
 ).split()
+
+
+# Per-kind look-ups run before ``decide``: the facts a kind's guards need from the database
+# (the unit a case is dispatched to, the case it is merged into), passed as ``Draft.context``.
+Lookup = Callable[[Database, CaseView | None, Draft], Mapping[str, Any]]
+LOOKUPS: dict[str, Lookup] = {}
+
+
+def register_lookup(kind_name: str, lookup: Lookup) -> Lookup:
+    LOOKUPS[kind_name] = lookup
+    return lookup
+
+
+def _with_context(db: Database, kind: CaseKind, view: CaseView | None, draft: Draft) -> Draft:
+    lookup = LOOKUPS.get(kind.name)
+    return replace(draft, context=lookup(db, view, draft)) if lookup is not None else draft
 
 
 @dataclass(frozen=True)
@@ -166,7 +183,7 @@ def create_case(
     case_id = case_id or uuid7()
     # The creating event carries the org path, so the fold alone knows where the case lives.
     draft = replace(draft, payload={**draft.payload, "_org_path": org_path})
-    event = decide(kind, None, draft, case_id, org_path)
+    event = decide(kind, None, _with_context(db, kind, None, draft), case_id, org_path)
     event = _with_origin(event, node_id)
     prefix = number_prefix or _street_code(org_path) or kind.number_prefix or kind.name
     number = next_number(db, prefix, draft.node_time)
@@ -229,7 +246,7 @@ def transition(
         return TransitionResult(view, next(e for e in view.events if e.id == draft.event_id))
     kind, view, _case = load_view(db, case_id)
     try:
-        event = decide(kind, view, draft, case_id, view.org_path)
+        event = decide(kind, view, _with_context(db, kind, view, draft), case_id, view.org_path)
     except RuleViolation as exc:
         if exc.code != "stale_version":
             raise

@@ -1,0 +1,70 @@
+"""Grid reference data on disk: the incident category table and the street's thresholds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from schemas.grid import GridSettings
+from server.domain.ids import now_china
+from server.store import audit, changes
+
+_CATEGORY_COLS = (
+    "code kind major_class_code major_class minor_class_code minor_class name time_unit time_amount"
+    " closure_condition emergency handling_unit_suggestion active catalogue_version"
+).split()
+_UNIT_LABEL = {"working_hour": "个工作时", "working_day": "个工作日", "calendar_hour": "小时（自然时）"}
+_KIND_LABEL = {"component": "部件", "event": "事件"}
+
+
+def _category(row: Any) -> dict[str, Any]:
+    c = dict(zip(_CATEGORY_COLS, row, strict=True))
+    c["emergency"] = bool(c["emergency"])
+    c["active"] = bool(c["active"])
+    c["kind_label"] = _KIND_LABEL.get(c["kind"], c["kind"])
+    c["time_limit"] = {"unit": c.pop("time_unit"), "amount": c.pop("time_amount")}
+    c["time_limit_label"] = f"{c['time_limit']['amount']} {_UNIT_LABEL.get(c['time_limit']['unit'], '')}"
+    return c
+
+
+def list_categories(db: Database, include_inactive: bool = False) -> list[dict[str, Any]]:
+    where = "" if include_inactive else " WHERE active = 1"
+    rows = db.execute(
+        f"SELECT {', '.join(_CATEGORY_COLS)} FROM grid_categories{where} ORDER BY kind DESC, code"
+    ).fetchall()
+    return [_category(r) for r in rows]
+
+
+def get_category(db: Database, code: str) -> dict[str, Any] | None:
+    row = db.execute(f"SELECT {', '.join(_CATEGORY_COLS)} FROM grid_categories WHERE code = ?", [code]).fetchone()
+    return _category(row) if row else None
+
+
+def catalogue_version(db: Database) -> str:
+    row = db.execute("SELECT MAX(catalogue_version) FROM grid_categories").fetchone()
+    return str(row[0] or "")
+
+
+def load_settings(db: Database) -> GridSettings:
+    """The street's thresholds; a key never set keeps its default."""
+    stored = {k: int(v) for k, v in db.execute("SELECT key, value FROM grid_settings").fetchall()
+              if k in GridSettings.model_fields}
+    return GridSettings.model_validate(stored)
+
+
+def save_settings(db: Database, new: GridSettings, *, actor: str, role: str, org_path: str) -> GridSettings:
+    before = load_settings(db)
+    now = now_china().isoformat()
+    for key, value in new.model_dump().items():
+        db.execute(
+            "INSERT INTO grid_settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,"
+            " updated_by = excluded.updated_by",
+            [key, str(value), now, actor],
+        )
+    audit.append(db, actor=actor, role=role, action="grid.settings", object_type="grid_settings",
+                 object_id="grid_settings", org_path=org_path, before=before.model_dump(), after=new.model_dump(),
+                 detail={k: v for k, v in new.model_dump().items() if before.model_dump()[k] != v})
+    changes.record(db, "grid_settings", "grid_settings", org_path)
+    return new
