@@ -335,5 +335,17 @@ def get(ctx: click.Context, path: str, token: str | None) -> None:
         sys.exit(1)
 
 
+def _load_features() -> object:
+    from server.web.routes import all_endpoints
+
+    return all_endpoints()  # importing the route table registers every feature's kinds and package types
+
+
+from sync import cli_sync  # noqa: E402  (sync, bundle, hub commands)
+
+cli_sync.FEATURE_LOADERS.append(_load_features)
+cli_sync.attach(main)
+
+
 if __name__ == "__main__":
     main()

@@ -41,12 +41,16 @@ def run_demo(base: Path, street_port: int, hub_port: int) -> None:
         result = prepare(s)
         state = "新建" if result["created"] else "沿用已有数据"
         click.echo(f"{'区级枢纽' if s.role == 'district' else '试点街道节点'} {s.node_id}：{state}（{s.data_dir}）")
+    from sync.pairing import pair_nodes
+
+    pair_nodes(hub, street, f"http://127.0.0.1:{hub_port}")  # enrol the street at the hub, pin the hub
     click.echo("")
     click.echo(f"  街道节点（PWA）：http://127.0.0.1:{street_port}/")
     click.echo(f"  街道节点健康检查：http://127.0.0.1:{street_port}/api/v1/health")
     click.echo(f"  区级枢纽：http://127.0.0.1:{hub_port}/api/v1/health")
     click.echo(f"  演示账号（密码均为 {DEMO_PASSWORD}）：街道 admin clerk handler reviewer supervisor leader "
                "dispatcher grid1 grid2 community1；区级 district_admin approver")
+    click.echo(f"  立即同步（街道 ⇄ 区级）：streetnode --data-dir {street.data_dir} sync")
     click.echo("  按 Ctrl-C 同时停止两个服务")
     click.echo("")
 

@@ -218,4 +218,5 @@ def _import_feature_migrations() -> None:
 FEATURE_MIGRATION_MODULES: list[str] = [
     "server.store.hall_schema",
     "server.store.grid_schema",
+    "sync.leg_b_schema",
 ]

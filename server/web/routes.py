@@ -15,6 +15,7 @@ ENDPOINT_MODULES: list[str] = [
     "server.web.api_hall",
     "server.web.api_track",
     "server.web.api_grid",
+    "server.web.api_hub",
 ]
 
 
