@@ -34,6 +34,18 @@ from server.store.hall_catalogue import current_spec
 from server.store.intake import IntakeContext, IntakeResult, IntakeStatus
 
 DEFAULT_MAX_ATTACHMENT = 10 * 1024 * 1024
+# The running node's data key, set at start-up (``configure``), for callers of the handler whose
+# IntakeContext.services does not carry "data_key"; an explicit one always wins.
+_NODE_SERVICES: dict[str, Any] = {}
+
+
+def configure(**services: Any) -> None:
+    """Node-wide defaults for the intake handler: ``data_key``, ``max_attachment_bytes``."""
+    _NODE_SERVICES.update(services)
+
+
+def _service(ctx: IntakeContext, name: str, default: Any = None) -> Any:
+    return ctx.services.get(name, _NODE_SERVICES.get(name, default))
 
 
 def _aad(applicant_id: str, column: str) -> str:
@@ -85,7 +97,7 @@ def _check(db: Database, form: ServiceApplicationPayload, ctx: IntakeContext) ->
         errors.append({"field": "payload.item_code", "message": f"未知的事项编码：{form.item_code}"})
         return errors, "invalid", None, clean
     spec = found[0]
-    max_bytes = int(ctx.services.get("max_attachment_bytes", DEFAULT_MAX_ATTACHMENT))
+    max_bytes = int(_service(ctx, "max_attachment_bytes", DEFAULT_MAX_ATTACHMENT))
     names = {m.name for m in spec.materials}
     for i, m in enumerate(form.materials):
         if m.material not in names:
@@ -116,7 +128,9 @@ def handle_application(db: Database, payload: dict[str, Any], ctx: IntakeContext
     if errors:
         return IntakeResult(status, errors)
     assert found is not None
-    data_key: DataKey = ctx.services["data_key"]
+    data_key: DataKey | None = _service(ctx, "data_key")
+    if data_key is None:
+        raise RuntimeError("the intake handler needs the node's data key (services['data_key'])")
     db.execute("SAVEPOINT hall_intake")
     try:
         record = _write(db, form, found, clean, ctx, data_key)

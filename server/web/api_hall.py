@@ -268,6 +268,7 @@ async def _timer_loop(services: Services, stop: asyncio.Event) -> None:
 
 
 async def hall_startup(services: Services) -> None:
+    hall.configure(data_key=hall_key(services), max_attachment_bytes=services.settings.max_attachment_bytes)
     await services.store.awrite(hall_catalogue.seed_catalogue)  # idempotent: nodes made before the hall
     await _fire_timers_once(services)  # a node started after a weekend deems what fell due meanwhile
     stop = asyncio.Event()

@@ -130,3 +130,20 @@ def test_client_chosen_case_id_is_used(store: Store, settings: Settings) -> None
 
 def test_item_code_of_a_minimum_living_application_is_the_implementation_code() -> None:
     assert form()["item_code"] == MINIMUM_LIVING
+
+
+def test_running_node_supplies_its_data_key_to_any_outbox(store: Store, settings: Settings) -> None:
+    from server.domain.ids import now_china
+    from server.store import users
+    from server.store.calendars import current_calendar
+    from server.store.intake import IntakeContext
+
+    user = store.read(lambda db: users.get_user_by_name(db, "clerk"))
+    assert user is not None
+
+    def write(db):  # type: ignore[no-untyped-def]
+        ctx = IntakeContext(node_id=settings.node_id, principal=user.principal(), received_at=now_china(),
+                            calendar=current_calendar(db))  # no services: the started app configured them
+        return hall.handle_application(db, form(), ctx)
+
+    assert store.write(write).status == "created"
