@@ -142,13 +142,14 @@ def encode_requests(host: str, path: str, bodies: list[dict[str, Any]], headers:
     return out
 
 
-async def load(url: str, bodies: list[list[dict[str, Any]]], headers: dict[str, str],
+async def load(url: str, bodies: list[list[dict[str, Any]]], headers: dict[str, str] | list[dict[str, str]],
                check: Any) -> tuple[float, list[float], int]:
     """Each client (one connection) posts its bodies one after another; returns (seconds, latencies, ok)."""
     host_port = url.split("//", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
     path = "/" + url.split("//", 1)[1].split("/", 1)[1]
-    requests = [encode_requests(host_port, path, items, headers) for items in bodies]
+    per_client = headers if isinstance(headers, list) else [headers] * len(bodies)
+    requests = [encode_requests(host_port, path, items, h) for items, h in zip(bodies, per_client, strict=True)]
     latencies: list[float] = []
     ok = 0
     deadline = time.monotonic() + TIME_LIMIT_S
@@ -188,12 +189,13 @@ class Unavailable(Exception):
     pass
 
 
-def prepare_ours(url: str, clients: int, per_client: int) -> tuple[list[list[dict[str, Any]]], dict[str, str]]:
+def prepare_ours(url: str, clients: int, per_client: int) -> tuple[list[list[dict[str, Any]]], list[dict[str, str]]]:
     login = httpx2.post(url + "/api/v1/auth/login", json={"username": "clerk", "password": "demo1234"}).json()
     admin = httpx2.post(url + "/api/v1/auth/login", json={"username": "admin", "password": "demo1234"}).json()
     headers = {"Authorization": f"Bearer {login['token']}"}
     user = login["user"]
     bodies: list[list[dict[str, Any]]] = []
+    device_headers: list[dict[str, str]] = []
     for i in range(clients):
         code = httpx2.post(url + "/sync/v1/devices/enrolments", json={"label": f"bench-{i}"},
                            headers={"Authorization": f"Bearer {admin['token']}"})
@@ -206,7 +208,8 @@ def prepare_ours(url: str, clients: int, per_client: int) -> tuple[list[list[dic
                                 "public_key": b64url_encode(key.public_raw), "alg": key.alg, "label": f"bench-{i}"})
         reg.raise_for_status()
         bodies += signed_bodies(key, user, 1, per_client, [reg.json()["device_id"]])
-    return bodies, headers
+        device_headers.append({**headers, "X-Device-Id": reg.json()["device_id"]})
+    return bodies, device_headers
 
 
 def created(status: int, body: bytes) -> bool:
@@ -304,10 +307,10 @@ def main() -> None:
         try:
             wait_healthy(iurl, srv)
             login = httpx2.post(iurl + "/api/v1/auth/login", json={"username": "clerk", "password": "demo1234"}).json()
-            headers = {"Authorization": f"Bearer {login['token']}"}
+            bearer = {"Authorization": f"Bearer {login['token']}"}
             devices = [f"bench-{i}" for i in range(args.clients)]
             bodies = signed_bodies(key, login["user"], args.clients, args.per_client, devices)
-            i_secs, i_lat, i_ok = asyncio.run(load(iurl + "/bench/intake", bodies, headers, created))
+            i_secs, i_lat, i_ok = asyncio.run(load(iurl + "/bench/intake", bodies, bearer, created))
             print(line("ingest_http_intake_only", i_secs, i_lat, i_ok, baseline, n, clients=args.clients))
         finally:
             stop(srv)
