@@ -219,4 +219,5 @@ FEATURE_MIGRATION_MODULES: list[str] = [
     "server.store.hall_schema",
     "server.store.grid_schema",
     "sync.leg_b_schema",
+    "sync.store_schema",
 ]

@@ -16,6 +16,7 @@ ENDPOINT_MODULES: list[str] = [
     "server.web.api_track",
     "server.web.api_grid",
     "server.web.api_hub",
+    "server.web.api_sync",
 ]
 
 
