@@ -66,7 +66,7 @@ def store_packages(db: Database, side: StreetSide, raws: list[Any], now: datetim
             raise PackageRefused("wrong_stream", "下发包不是发给本节点的", f"package for stream {pkg.stream}")
         have = db.execute("SELECT sha256, applied_at, package_id FROM sync_inbox WHERE stream = ? AND seq = ?",
                           [pkg.stream, pkg.seq]).fetchone()
-        if have is not None and have[2] == pkg.package_id:
+        if have is not None and (have[2], have[0]) == (pkg.package_id, pkg.sha256):
             continue  # the same package again (a rerun, a bundle imported twice)
         if have is not None and have[1] is not None:
             # Applied already under this seq with other content (the hub lost and re-issued it): keep what was

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,7 @@ from sync.transport import HubClient, HubRefused
 
 __all__ = ["STAGES", "SyncBusy", "SyncNotPaired", "SyncSummary", "run_sync", "up_replication_id"]
 
+_RUN_LOCK = threading.Lock()
 STAGES = ("initializing", "handshake", "push", "pull", "apply", "completed")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -293,6 +295,18 @@ def run_sync(store: Store, settings: Settings, *, client: HubClient | None = Non
              batch_rows: int = up_batches.MAX_BATCH_ROWS, batch_bytes: int = up_batches.MAX_BATCH_BYTES) -> SyncSummary:
     """Run (or resume) one sync session with the pinned hub. Raises ``SyncNotPaired``, ``SyncBusy``,
     ``HubUnreachable`` or ``HubRefused``; the session then stays resumable."""
+    if not _RUN_LOCK.acquire(blocking=False):  # the nightly job and an on-demand run in one process
+        raise SyncBusy("本节点正在同步，请稍后再试")
+    try:
+        return _run_sync(store, settings, client=client, http_client=http_client, trigger=trigger, now=now,
+                         progress=progress, batch_rows=batch_rows, batch_bytes=batch_bytes)
+    finally:
+        _RUN_LOCK.release()
+
+
+def _run_sync(store: Store, settings: Settings, *, client: HubClient | None, http_client: Any, trigger: str,
+              now: Callable[[], datetime], progress: Progress | None, batch_rows: int,
+              batch_bytes: int) -> SyncSummary:
     side = store.read(lambda db: street_side(settings, db))
     if side is None:
         raise SyncNotPaired("本节点尚未与区级枢纽配对（streetnode sync pair）")

@@ -89,6 +89,8 @@ class SyncScheduler:
                 return "gave_up"
             delay = backoff_seconds(self.attempts)
             log.info("hub unreachable (attempt %d), retrying in %ds", self.attempts, delay)
+            if self.scheduler.get_job(RETRY_ID) is not None:
+                self.scheduler.remove_job(RETRY_ID)
             self.scheduler.add_job(self.job, DateTrigger(self.clock() + timedelta(seconds=delay)), args=["retry"],
                                    id=RETRY_ID, max_instances=1, coalesce=True,
                                    misfire_grace_time=MISFIRE_GRACE_S, replace_existing=True)

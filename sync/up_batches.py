@@ -75,10 +75,10 @@ def build_batch(db: Database, side: StreetSide, after_seq: int, *, session_id: s
             clear, personal = records.split_personal(contents[key])
             if personal:
                 sealed = records.seal_personal(personal, district, side.node_id, entity, entity_id)
-            if entity in owned:
-                conflicts.append({"entity": entity, "entity_id": entity_id, "node_seq": seq})
         else:
             kind, clear = "ref", None
+        if entity in owned and kind != "echo":
+            conflicts.append({"entity": entity, "entity_id": entity_id, "node_seq": seq})
         data_json = canonical_json(clear)
         row = {"seq": seq, "entity": entity, "id": entity_id, "op": op, "kind": kind, "org_path": org_path,
                "at": at, "data": clear, "sealed": sealed,

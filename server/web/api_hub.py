@@ -9,6 +9,8 @@ start-up hook (``sync.scheduler``).
     POST /hub/v1/up/begin      signed BeginRequest  -> signed BeginReply (countersig, where to resume)
     POST /hub/v1/up/batch      signed UpBatch       -> signed BatchAck {acked_through_seq, counts}
     POST /hub/v1/down/pull     signed PullRequest   -> signed PullReply {packages[], streams, has_more}
+    POST /api/v1/hub-sync/run  (street) {batch_rows?} -> {summary}: a session now, as the nightly job runs it
+    GET  /api/v1/hub-sync/status (street) pending rows, lag, conflicts, last run
     GET  /hub/v1/identity      the hub's sheet (ids and public keys a street pins)
     GET  /hub/v1/nodes         enrolled street nodes with lag, clock and audit state
     POST /hub/v1/nodes         EnrolNodeRequest -> {node}
@@ -21,10 +23,14 @@ start-up hook (``sync.scheduler``).
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
+import anyio
+from pydantic import Field
 from starlette.responses import Response
 
+from schemas.common import Input
 from schemas.sync_leg_b import BeginRequest, DecisionRequest, EnrolNodeRequest, PullRequest, UpBatch
 from server.domain.crypto import b64url_decode
 from server.domain.ids import now_china
@@ -40,6 +46,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.node import node_key
+from server.store.seed import get_meta
 from server.web import lifecycle
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext
 from sync import scheduler
@@ -47,12 +54,32 @@ from sync.hub import HubError, HubSide, enrol_node, handle_begin, open_node_mess
 from sync.hub_publish import DecisionRefused, publish_decision, publish_pending
 from sync.hub_receive import pull_packages, receive_batch
 from sync.pairing import hub_sheet
+from sync.replication import SyncBusy, SyncNotPaired, run_sync
+from sync.status import street_status
+from sync.transport import HubProblem, HubUnreachable
+
+
+class _Upstream(StreetnodeError):
+    status = 502
+    code = "bad_gateway"
+
+
+class _Unavailable(StreetnodeError):
+    status = 503
+    code = "unavailable"
+
+
+class SyncRunRequest(Input):
+    batch_rows: int = Field(500, ge=1, le=500, description="rows per up-batch")
+
 
 MAX_NODE_BODY = 8 * 1024 * 1024  # a 5 MB batch, compressed, with room to spare
 DISTRICT = frozenset({Role.DISTRICT_ADMIN, Role.DISTRICT_APPROVER})
 ADMIN = frozenset({Role.DISTRICT_ADMIN})
+STREET_SYNC = frozenset({Role.STREET_ADMIN})
 _BY_STATUS: dict[int, type[StreetnodeError]] = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound,
-                                                409: Conflict, 413: PayloadTooLarge, 422: ValidationFailed}
+                                                409: Conflict, 413: PayloadTooLarge, 422: ValidationFailed,
+                                                502: _Upstream, 503: _Unavailable}
 _CLASSES: dict[tuple[int, str], type[StreetnodeError]] = {}
 
 
@@ -68,8 +95,9 @@ def _hub(ctx: RequestContext) -> HubSide:
     if ctx.settings.role != "district":
         raise _error(404, "not_a_hub", "本节点不是区级枢纽", "path")
     side = ctx.services.extra.get("hub_side")
-    if side is None:
-        side = ctx.services.extra["hub_side"] = HubSide(ctx.services.node_id, node_key(ctx.settings))
+    if side is None:  # the id streets pinned is the database's, whatever the config file says
+        hub_id = ctx.store.read(lambda db: get_meta(db, "node_id")) or ctx.services.node_id
+        side = ctx.services.extra["hub_side"] = HubSide(hub_id, node_key(ctx.settings))
     return side  # type: ignore[no-any-return]
 
 
@@ -179,6 +207,30 @@ async def publish(ctx: RequestContext) -> dict[str, Any]:
     return {"ok": True, "published": [{"stream": s, "seq": n} for s, n in done]}
 
 
+async def run_now(ctx: RequestContext) -> dict[str, Any]:
+    """A street admin starts a session with the hub now (the same run as the nightly job)."""
+    if ctx.settings.role != "street":
+        raise _error(404, "not_a_street", "区级枢纽不向上同步", "path")
+    body: SyncRunRequest = ctx.body
+    try:
+        summary = await anyio.to_thread.run_sync(lambda: run_sync(ctx.store, ctx.settings, trigger="manual",
+                                                                  batch_rows=body.batch_rows))
+    except SyncNotPaired as exc:
+        raise _error(409, "not_paired", str(exc), "hub") from None
+    except SyncBusy as exc:
+        raise _error(409, "sync_busy", str(exc), "hub") from None
+    except HubProblem as exc:
+        status = 503 if isinstance(exc, HubUnreachable) else 502
+        raise _error(status, "hub_unreachable" if status == 503 else "hub_refused", exc.message_zh, "hub") from None
+    return {"ok": True, "summary": asdict(summary)}
+
+
+async def street_sync_status(ctx: RequestContext) -> dict[str, Any]:
+    if ctx.settings.role != "street":
+        raise _error(404, "not_a_street", "区级枢纽请查看 /hub/v1/nodes", "path")
+    return {"ok": True, **ctx.store.read(lambda db: street_status(db, ctx.settings, now_china()))}
+
+
 async def decide(ctx: RequestContext) -> dict[str, Any]:
     hub = _hub(ctx)
     body: DecisionRequest = ctx.body
@@ -206,6 +258,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/hub/v1/conflicts", list_conflicts, ADMIN, "待处理的同步冲突", tags=("hub",)),
     Endpoint("POST", "/hub/v1/publish", publish, ADMIN, "发布区级数据（目录、日历、事项清单）", writes=True,
              tags=("hub",)),
+    Endpoint("POST", "/api/v1/hub-sync/run", run_now, STREET_SYNC, "立即与区级枢纽同步", body=SyncRunRequest,
+             writes=True, tags=("sync",)),
+    Endpoint("GET", "/api/v1/hub-sync/status", street_sync_status, STREET_SYNC | {Role.SUPERVISOR},
+             "与区级枢纽的同步状态", tags=("sync",)),
     Endpoint("POST", "/hub/v1/cases/{case_id}/decisions", decide, DISTRICT, "对街道提交区级的事项作出决定",
              body=DecisionRequest, writes=True, tags=("hub",)),
 ]
