@@ -2,7 +2,7 @@
 
 import { openDB } from './db.js';
 import { loadDeviceId } from './device.js';
-import { onConflicts, refreshCounts } from './outbox.js';
+import { itemContent, listItems, onConflicts, readBlob, refreshCounts } from './outbox.js';
 import { ping } from './net.js';
 import { activeUserRecord, startIdleWatch } from './session.js';
 import { setState, state, subscribe } from './state.js';
@@ -96,7 +96,8 @@ function isPublicRoute() {
   return /^#\/(track|rate|login)/.test(window.location.hash || '');
 }
 
-window.streetnode = { state, syncNow, applyUpdateWhenClean };
+// Read-only hooks for support staff and the browser tests (the data stays encrypted at rest).
+window.streetnode = { state, syncNow, applyUpdateWhenClean, outbox: { list: listItems, content: itemContent, blob: readBlob } };
 boot().catch((err) => {
   console.error(err);
   document.getElementById('main').textContent = `启动失败：${err.message}`;

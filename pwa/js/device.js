@@ -2,7 +2,7 @@
 // CryptoKey), the device id the node issued, and the gapless per-device sequence (sync.md §4.1).
 
 import * as db from './db.js';
-import { b64url, keyIdOf, newSigningKey, publicRaw, sign } from './crypto.js';
+import { b64url, keyIdOf, newSigningKey, publicRaw, sha256Hex, sign } from './crypto.js';
 import { api, setDeviceId } from './net.js';
 import { canonicalBytes } from './canonical.js';
 
@@ -56,7 +56,9 @@ export async function loadDeviceId() {
  * before sending, so a retry resends identical bytes (same payload hash → `duplicate`).
  */
 export async function signAs(device, fields, seq) {
-  const body = { ...fields, device_id: device.device_id, device_seq: seq };
+  // payload_sha256 covers the payload as sent (sync/envelopes.py), so the node dedupes on it.
+  const payloadSha = await sha256Hex(canonicalBytes(fields.payload));
+  const body = { ...fields, device_id: device.device_id, device_seq: seq, payload_sha256: payloadSha };
   const value = await sign(device.alg, device.privateKey, canonicalBytes(body));
   return { ...body, sig: { alg: device.alg, key_id: device.keyId, value: b64url(value) } };
 }

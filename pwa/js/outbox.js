@@ -140,6 +140,9 @@ export async function getItem(id) { return db.get('outbox', id); }
 
 export async function itemContent(item) { return decryptJSON(currentKey(), item.box); }
 
+/** What the node answered for an accepted item (case number, 查询码, …), or null. */
+export async function itemRecord(item) { return item.recordBox ? decryptJSON(currentKey(), item.recordBox) : null; }
+
 export async function refreshCounts() {
   const everything = await db.all('outbox');
   const uid = currentUserId();
@@ -282,7 +285,8 @@ async function sendEnvelopes(items, outcome) {
     }
     let res;
     try {
-      res = await api.post('/sync/v1/outbox', { envelopes: envs }, { timeout: 60000 });
+      // X-Device-Time lets the node measure this tablet's clock offset (sync.md §4.5).
+      res = await api.post('/sync/v1/outbox', { envelopes: envs }, { timeout: 60000, headers: { 'X-Device-Time': String(Date.now()) } });
     } catch (err) {
       if (err instanceof NetworkError) throw err;
       for (const item of batch) await failed(item, err, outcome);
@@ -299,8 +303,10 @@ async function applyResult(item, r, outcome) {
   const at = new Date().toISOString();
   const base = { result: { status: r.status, at }, errors: r.errors || [] };
   if (r.status === 'created' || r.status === 'duplicate') {
-    // ACKED only with the node's signed receipt stored (sync.md §4.2).
-    await update(item.id, { ...base, state: 'acked', receipt: r.receipt || null, ackedAt: at, lastError: null });
+    // ACKED only with the node's signed receipt stored (sync.md §4.2). The record (case number,
+    // 查询码, the resident's rating token) is kept encrypted for reprinting the receipt offline.
+    const recordBox = r.record ? await encryptJSON(currentKey(), r.record) : item.recordBox || null;
+    await update(item.id, { ...base, state: 'acked', receipt: r.receipt || null, recordBox, ackedAt: at, lastError: null });
     outcome.acked += 1;
   } else if (r.status === 'awaiting_blobs') {
     await update(item.id, { ...base, state: 'uploading', lastError: '照片尚未全部到达节点，将继续上传' });

@@ -48,12 +48,17 @@ export async function route() {
   }
   if (cleanup) { try { cleanup(); } catch (_) { /* screen gone */ } cleanup = null; }
   clearDirty();
+  // Each navigation renders into its own container: a slower, superseded screen finishes into a
+  // detached node instead of painting over the screen the user went to.
+  const view = document.createElement('div');
+  main.replaceChildren(view);
   const params = path.match(r.re).slice(1).map(decodeURIComponent);
   document.title = `${r.title} · 街道通`;
   const mod = await import(`./screens/${r.mod}.js`);
-  const result = await mod[r.fn || 'render'](main, params, query);
+  const result = await mod[r.fn || 'render'](view, params, query);
+  if (!view.isConnected) { if (typeof result === 'function') result(); return; }
   if (typeof result === 'function') cleanup = result;
-  const h1 = main.querySelector('h1');
+  const h1 = view.querySelector('h1');
   if (h1) { h1.tabIndex = -1; h1.focus({ preventScroll: true }); }
   highlightTab(path);
   const { applyUpdateWhenClean } = await import('./actions.js');

@@ -1,7 +1,7 @@
 // Forms driven by the JSON Schemas exported from schemas/ (DESIGN §8): pydantic v2 output with
 // $defs/$ref, anyOf-with-null for optional fields, titles and descriptions in Chinese.
 
-import { html } from './ui.js';
+import { html, raw } from './ui.js';
 
 const schemaCache = new Map();
 
@@ -36,8 +36,8 @@ function fieldId(path) { return `f-${path.replace(/[^a-zA-Z0-9_-]/g, '-')}`; }
 export function fieldsHTML(root, schema, values = {}, { skip = [], prefix = '' } = {}) {
   const s = resolve(root, schema);
   const required = new Set(s.required || []);
-  return html`${Object.entries(s.properties || {}).filter(([k]) => !skip.includes(k)).map(([key, raw]) => {
-    const p = resolve(root, raw);
+  return html`${Object.entries(s.properties || {}).filter(([k]) => !skip.includes(k)).map(([key, prop]) => {
+    const p = resolve(root, prop);
     const path = prefix ? `${prefix}.${key}` : key;
     const id = fieldId(path);
     const v = values[key];
@@ -47,7 +47,7 @@ export function fieldsHTML(root, schema, values = {}, { skip = [], prefix = '' }
     }
     if (p.type === 'array') return '';
     const label = html`<label for="${id}" class="${required.has(key) ? 'req' : ''}">${p.title || key}${p.description ? html`<span class="hint">${p.description}</span>` : ''}</label>`;
-    const common = html`id="${id}" name="${path}" data-path="${path}" ${required.has(key) ? 'required aria-required="true"' : ''} aria-describedby="${id}-err"`;
+    const common = html`id="${id}" name="${path}" data-path="${path}" ${required.has(key) ? raw('required aria-required="true"') : ''} aria-describedby="${id}-err"`;
     const err = html`<div class="field-error" id="${id}-err"></div>`;
     if (p.enum) {
       return html`${label}<select ${common}><option value="">请选择</option>${p.enum.map((e) => html`<option value="${e}" ${v === e ? 'selected' : ''}>${e}</option>`)}</select>${err}`;

@@ -121,8 +121,11 @@ def browser(playwright_instance: Any) -> Iterator[Any]:
     b.close()
 
 
+# Inside the demo grid 440106006001-G01 (石牌街), so reports pass the node's location check.
+IN_GRID = {"latitude": 23.1318, "longitude": 113.3411, "accuracy": 8}
 CONTEXT_OPTIONS: dict[str, Any] = {
     "locale": "zh-CN", "timezone_id": "Asia/Shanghai", "viewport": VIEWPORT, "service_workers": "allow",
+    "geolocation": IN_GRID, "permissions": ["geolocation"],
 }
 
 
@@ -175,6 +178,7 @@ def login(page: Any, username: str, pin: str | None = PIN) -> None:
         page.fill("#pin2", pin)
         page.click("#pin-form button[type=submit]")
     page.wait_for_function("() => window.streetnode.state.unlocked === true")
+    page.wait_for_selector("main h1:has-text('您好')")  # the PIN is saved and home is shown
 
 
 def unlock_with_pin(page: Any, pin: str = PIN) -> None:
@@ -257,3 +261,28 @@ def add_exif(jpeg: bytes) -> bytes:
 
 def copy_profile(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst)
+
+
+def make_report(page: Any, description: str, photo: bytes) -> None:
+    """Fill and submit the incident report form on #/report (works offline)."""
+    page.goto(page.url.split("#")[0] + "#/report")
+    page.wait_for_selector("#cat-groups button.chip")
+    page.click("#cat-groups button.chip >> nth=1")
+    page.set_input_files("#photo-input", files=[{"name": "camera.jpg", "mimeType": "image/jpeg", "buffer": photo}])
+    page.wait_for_selector("#photo-list figure img")
+    page.click("#gps")
+    page.wait_for_function("() => document.querySelector('#loc-status').textContent.startsWith('GPS')")
+    page.fill("#description", description)
+    page.click("#report-form button[type=submit]")
+    page.wait_for_selector("text=上报已保存")
+
+
+def server_count(node: Node, sql: str, params: list[Any]) -> int:
+    """Count rows in the node's own SQLite file (read-only; the node keeps running)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{node.data_dir / 'streetnode.db'}?mode=ro", uri=True)
+    try:
+        return int(con.execute(sql, params).fetchone()[0])
+    finally:
+        con.close()

@@ -31,6 +31,13 @@ export async function loadItem(code) {
   }
 }
 
+// Residents and clerks say 低保 for 最低生活保障: a query matches a name containing its characters in order.
+function abbreviates(q, name) {
+  let i = 0;
+  for (const ch of name) if (ch === q[i]) i += 1;
+  return i === q.length;
+}
+
 const LEVELS = { street: '街道', district: '区级', community: '社区' };
 
 export async function render(main, _params, query) {
@@ -46,7 +53,7 @@ export async function render(main, _params, query) {
   const list = $('#cat-list', main);
   const draw = () => {
     const q = $('#cat-q', main).value.trim();
-    const items = cat.items.filter((i) => !q || [i.name, i.item_type, i.code, ...((i.spec && i.spec.materials) || []).map((m) => m.name)]
+    const items = cat.items.filter((i) => !q || abbreviates(q, i.name) || [i.item_type, i.code, ...((i.spec && i.spec.materials) || []).map((m) => m.name)]
       .join(' ').includes(q));
     $('#cat-count', main).textContent = `共 ${items.length} 个事项`;
     mount(list, html`${items.map((i) => html`<li><a class="rowlink" href="#/item/${encodeURIComponent(i.code)}">

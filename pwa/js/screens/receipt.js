@@ -2,7 +2,7 @@
 // node accepts the application it shows the case number, the 查询码 and a QR code to the tracking page.
 
 import { $, fmtTime, html, mount, raw, toast } from '../ui.js';
-import { getItem, itemContent } from '../outbox.js';
+import { getItem, itemContent, itemRecord } from '../outbox.js';
 import { cachedGet, staleNote } from '../data.js';
 import { qrSVG } from '../qr.js';
 import { request } from '../net.js';
@@ -14,6 +14,9 @@ export async function render(main, [id]) {
   if (!item) { mount(main, html`<h1>受理回执</h1><p class="error-list">本机没有这条记录。</p>`); return; }
   const content = await itemContent(item);
   const p = content.fields.payload;
+  // The node's answer to the upload carries the case number, the 查询码 and the rating token, so
+  // the official receipt reprints offline; the application read adds the current state when online.
+  const record = item.state === 'acked' ? await itemRecord(item) : null;
   let official = null; let res = null;
   if (item.state === 'acked' && p.case_id) {
     try {
@@ -21,11 +24,14 @@ export async function render(main, [id]) {
       official = res.data;
     } catch (_) { official = null; }
   }
-  const app = official ? official.application : null;
-  const trackUrl = app && app.query_code ? `${window.location.origin}/#/track/${app.query_code}` : null;
+  const app = official ? official.application
+    : record ? { query_code: record.query_code, item_name: record.item_name, applicant: { name: maskName(p.applicant.name), id_card: maskId(p.applicant.id_card), phone: maskPhone(p.applicant.phone) } } : null;
+  if (!official && record) official = { case: { number: record.number, state_label: '已收件' }, application: app };
+  const token = record && record.receipt_token ? `?t=${encodeURIComponent(record.receipt_token)}` : '';
+  const trackUrl = app && app.query_code ? `${window.location.origin}/#/track/${app.query_code}${token}` : null;
   mount(main, html`<h1 class="no-print">受理回执</h1>${staleNote(res)}
     <div class="receipt" id="receipt">
-      ${trackUrl ? html`<div class="qr">${raw(qrSVG(trackUrl, { label: `查询码 ${app.query_code} 的进度查询二维码` }))}<br><span class="small">扫码查询办理进度</span></div>` : ''}
+      ${trackUrl ? html`<div class="qr">${raw(qrSVG(trackUrl, { label: `查询码 ${app.query_code} 的进度查询二维码` }))}<br><span class="small">扫码查询进度、评价服务</span></div>` : ''}
       <h1>${official ? '办件回执' : '收件回执（预受理）'}</h1>
       <dl>
         <dt>${official ? '办件编号' : '本机收件编号'}</dt><dd>${official ? official.case.number : item.localNo}</dd>
@@ -39,7 +45,7 @@ export async function render(main, [id]) {
         <dt>已收材料</dt><dd>${(p.materials || []).length ? html`<ul>${p.materials.map((m) => html`<li>${m.material}（${m.file_name}）</li>`)}</ul>` : '纸质材料以窗口登记为准'}</dd>
       </dl>
       <p class="small">${official
-        ? '凭查询码和申请时登记的手机号码后四位，可在街道政务服务中心、社区服务站自助查询办理进度并评价。'
+        ? '凭查询码和申请时登记的手机号码后四位，可在街道政务服务中心、社区服务站自助查询办理进度；扫描二维码可评价服务（二维码含评价码，请勿交给他人）。'
         : '本回执为预受理凭证。平板联网同步后生成正式办件编号和查询码，届时可重新打印正式回执。'}</p>
     </div>
     <div class="btn-row no-print">
