@@ -117,6 +117,17 @@ def _expand(db: Database, entity: str, ids: list[str], cache: dict[str, tuple[st
     return {str(r[pk]): _clean(dict(r)) for r in rows}
 
 
+def _catalogue_items(db: Database, codes: list[str]) -> dict[str, dict[str, Any]]:
+    """The service catalogue reaches every tablet (sync.md §4.2): the current revision of each item."""
+    marks = ", ".join("?" for _ in codes)
+    rows = db.execute(f"SELECT code, version, name, item_type, level, status, statutory_limit_wd, promised_limit_wd,"
+                      f" spec, published_at FROM catalogue_items WHERE is_current = 1 AND code IN ({marks})",
+                      codes).fetchall()
+    return {str(r["code"]): dict(r) for r in rows}
+
+
+register_projector("catalogue_item", _catalogue_items)
+
 _IN_SCOPE = "({a}.org_path = '' OR {a}.org_path = :scope OR substr({a}.org_path, 1, :n) = :prefix)"
 
 

@@ -144,15 +144,15 @@ def later(minutes: int) -> str:
 
 
 # --- a test-only envelope kind ------------------------------------------------------------------------
-# ``test_permit`` envelopes create a case of the test kind (tests/kinds_for_tests.py), so outbox tests
-# need no feature. ``payload.misbehave`` makes the handler write and then refuse, or raise, to prove
+# ``test_permit`` envelopes create a case of the test kind (tests/kinds_for_tests.py; window clerks and
+# community workers may submit), so outbox tests need no feature. ``payload.misbehave`` makes the handler write and then refuse, or raise, to prove
 # that a refused item leaves nothing behind but its quarantine row.
 
 TEST_KIND = "test_permit"
 
 
 def _handle_test_permit(db: Any, payload: dict[str, Any], ctx: Any) -> Any:
-    from server.domain.engine import Draft
+    from server.domain.engine import Draft, RuleViolation
     from server.store import cases
     from server.store.intake import IntakeResult
     from tests.kinds_for_tests import TEST_PERMIT
@@ -163,8 +163,12 @@ def _handle_test_permit(db: Any, payload: dict[str, Any], ctx: Any) -> Any:
     case_id = ctx.services["submission_id"]
     draft = Draft(transition="submit", payload={"title": title}, principal=ctx.principal, node_time=ctx.received_at,
                   event_id=case_id, device_time=ctx.device_time, device_id=ctx.device_id)
-    view, number = cases.create_case(db, TEST_PERMIT, draft, org_path=ctx.principal.org_path, node_id=ctx.node_id,
-                                     calendar=ctx.calendar, case_id=case_id)
+    try:
+        view, number = cases.create_case(db, TEST_PERMIT, draft, org_path=ctx.principal.org_path,
+                                         node_id=ctx.node_id, calendar=ctx.calendar, case_id=case_id)
+    except RuleViolation as exc:
+        return IntakeResult("forbidden" if exc.kind == "forbidden" else "invalid",
+                            [{"field": f"payload.{exc.field or 'title'}", "message": exc.message}])
     misbehave = payload.get("misbehave")
     if misbehave == "write_then_invalid":
         return IntakeResult.invalid("payload.title", "写入后拒绝")
