@@ -16,7 +16,6 @@ keeps the files current, and the PWA builds its forms from them.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -403,7 +402,9 @@ def form_schemas() -> dict[str, dict[str, Any]]:
     return out
 
 
-def export_json_schemas(directory: Path) -> list[Path]:
+def export_json_schemas(directory: Path | None = None) -> list[Path]:
+    """Write the grid forms' JSON Schemas to ``schemas/json/<name>.json``; returns the paths written."""
+    directory = directory or Path(__file__).parent / "json"
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, schema in form_schemas().items():
@@ -413,5 +414,6 @@ def export_json_schemas(directory: Path) -> list[Path]:
     return written
 
 
-def parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+if __name__ == "__main__":  # python -m schemas.grid
+    for path in export_json_schemas():
+        print(path)

@@ -55,6 +55,8 @@ def duplicate_problem(kept: Report, duplicate: Report, settings: Mapping[str, An
     window = int(settings.get("duplicate_window_hours", 24))
     if duplicate.id == kept.id:
         return "不能与自身并单"
+    if duplicate.state == "merged":
+        return "该事件已并入其他事件"
     if duplicate.state not in MERGEABLE_STATES:
         return "被并入的事件已派遣处置或已办结，不能并单"
     if duplicate.category_code != kept.category_code:

@@ -9,6 +9,9 @@ own transitions (挂账 expiry) are fired by the node's periodic timer task with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -38,10 +41,13 @@ from server.errors import NotFound, ValidationFailed
 from server.store import cases as case_store
 from server.store import grid, grid_config, grid_lists, grid_patrols, org
 from server.store.calendars import current_calendar
-from server.web.endpoint import Endpoint, RequestContext
+from server.web import lifecycle
+from server.web.endpoint import Endpoint, RequestContext, Services
 from server.web.rules import raise_for_violation
 
+log = logging.getLogger("streetnode.grid")
 R = Role
+ESCALATION_POLL_SECONDS = 15.0
 PLANNERS = frozenset({R.SHIFT_LEADER, R.STREET_ADMIN})
 SETTINGS_EDITORS = frozenset({R.STREET_ADMIN})
 
@@ -192,6 +198,54 @@ async def patrols(ctx: RequestContext) -> dict[str, Any]:
         db, p.org_path, member_id=member_id, since=since, until=until, limit=limit))
     return {"ok": True, "patrols": rows}
 
+
+# --- emergencies go up at once (应急处置, domain.md §1.9) ------------------------------------------
+
+
+async def push_escalations_once(services: Services) -> str:
+    """If an emergency has not reached the hub yet, run a sync session now (not at night) through the
+    node's sync scheduler, which retries with backoff while the hub is unreachable."""
+    pending = services.store.read(grid.pending_escalations)
+    if not pending:
+        return "none"
+    scheduler = services.extra.get("sync_scheduler")
+    if scheduler is None:
+        return "no_hub"  # not paired (or the hub itself): stays pending, listed by pending_escalations
+    outcome = str(await asyncio.to_thread(scheduler.job, "emergency"))
+    if outcome == "ok":
+        ids = [p["case_id"] for p in pending]
+        await services.store.awrite(lambda db: grid.mark_escalations_synced(db, ids, now_china()))
+    return outcome
+
+
+async def _escalation_loop(services: Services, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await push_escalations_once(services)
+        except Exception:  # never let one failed push end the watch
+            log.exception("pushing emergency escalations failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ESCALATION_POLL_SECONDS)
+
+
+async def grid_startup(services: Services) -> None:
+    if services.settings.role != "street":
+        return
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(_escalation_loop(services, stop))
+    services.extra["grid_escalations"] = (stop, task)
+
+
+async def grid_shutdown(services: Services) -> None:
+    running = services.extra.pop("grid_escalations", None)
+    if running is not None:
+        stop, task = running
+        stop.set()
+        await task
+
+
+lifecycle.STARTUP_HOOKS.append(grid_startup)
+lifecycle.SHUTDOWN_HOOKS.append(grid_shutdown)
 
 ALL_STAFF = STAFF_ROLES
 ENDPOINTS: list[Endpoint] = [

@@ -113,3 +113,56 @@ def act(store: Store, username: str, case_id: str, transition: str, at: datetime
                   on_behalf_of=on_behalf_of)
     return store.write(lambda db: cases.transition(db, case_id, draft, node_id="test-street",
                                                    calendar=current_calendar(db)))
+
+
+# --- the tablet's write path: envelopes through POST /sync/v1/outbox --------------------------------
+
+
+def tablet(client: TestClient, auth: Logins, username: str) -> Any:
+    """The enrolled tablet ``username`` works on (one per user and app instance)."""
+    from tests.sync.helpers import enrol_device
+
+    devices: dict[str, Any] = client.__dict__.setdefault("_grid_tablets", {})
+    if username not in devices:
+        devices[username] = enrol_device(client, auth, username)
+    return devices[username]
+
+
+def upload_photo(client: TestClient, auth: Logins, username: str, tag: str) -> dict[str, Any]:
+    from tests.sync.helpers import attachment, jpeg_bytes, upload_blob
+
+    data = jpeg_bytes(tag)
+    upload_blob(client, auth(username), tablet(client, auth, username), data, "image/jpeg")
+    return attachment(data, name=f"{tag}.jpg")
+
+
+def send(client: TestClient, auth: Logins, username: str, kind: str, payload: dict[str, Any],
+         attachments: list[dict[str, Any]] | None = None, org_path: str | None = None) -> dict[str, Any]:
+    """One signed envelope through the outbox; returns its per-item result."""
+    from tests.sync.helpers import post_outbox
+
+    device = tablet(client, auth, username)
+    env = device.envelope(kind, payload, org_path, attachments=attachments or [])
+    resp = post_outbox(client, auth(username), device, [env])
+    assert resp.status_code == 200, resp.text
+    result: dict[str, Any] = resp.json()["results"][0]
+    result["submission_id"] = env["submission_id"]
+    return result
+
+
+def send_report(client: TestClient, auth: Logins, username: str = "grid1", *, category: str = "SJ0102",
+                location: dict[str, Any] | None = None, photos: int = 1,
+                description: str = "路边有暴露垃圾") -> str:
+    """A grid member's report exactly as the tablet sends it: photos uploaded, then the envelope."""
+    attachments = [upload_photo(client, auth, username, f"scene-{uuid7()}") for _ in range(photos)]
+    payload = {"category_code": category, "location": location or INSIDE, "description": description}
+    result = send(client, auth, username, "incident_report", payload, attachments)
+    assert result["status"] == "created", result
+    return str(result["submission_id"])  # the case id is the envelope's submission id
+
+
+def send_event(client: TestClient, auth: Logins, username: str, case_id: str, transition: str,
+               **payload: Any) -> dict[str, Any]:
+    """A later step made offline: a ``case_event`` envelope."""
+    return send(client, auth, username, "case_event", {"case_id": case_id, "transition": transition,
+                                                        "payload": payload})

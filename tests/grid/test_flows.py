@@ -23,6 +23,7 @@ from tests.grid.helpers import (
     case,
     photo,
     report,
+    send_report,
     step,
     walk_to_filed,
     walk_to_handled,
@@ -31,7 +32,7 @@ from tests.grid.helpers import (
 
 def test_report_is_checked_on_site_and_closed_by_the_shift_leader(client: TestClient, auth: Logins,
                                                                   store: Store) -> None:
-    cid = report(store)
+    cid = send_report(client, auth)
     row = case(store, cid)
     assert row["state"] == "reported" and row["data"]["category"]["name"] == "暴露垃圾"
     assert row["data"]["photos"][0]["mime"] == "image/jpeg" and row["number"].startswith("440106006000-")
@@ -53,7 +54,7 @@ def test_report_is_checked_on_site_and_closed_by_the_shift_leader(client: TestCl
 
 
 def test_working_hour_category_runs_a_working_hour_clock(client: TestClient, auth: Logins, store: Store) -> None:
-    cid = report(store, category="SJ0104", description="路面不洁")  # 道路不洁: 5 工作时
+    cid = send_report(client, auth, category="SJ0104", description="路面不洁")  # 道路不洁: 5 工作时
     walk_to_filed(client, auth, cid)
     step(client, auth, "dispatcher", cid, "dispatch", unit_code=ENFORCEMENT_TEAM)
     handle = case(store, cid)["clocks"]["handle"]
@@ -63,7 +64,7 @@ def test_working_hour_category_runs_a_working_hour_clock(client: TestClient, aut
 
 def test_not_genuine_report_cannot_be_filed_and_is_not_filed_with_a_reason(client: TestClient, auth: Logins,
                                                                            store: Store) -> None:
-    cid = report(store)
+    cid = send_report(client, auth)
     step(client, auth, "clerk", cid, "accept")
     step(client, auth, "grid1", cid, "verify", genuine=False, note="现场未见垃圾")
     refused = step(client, auth, "leader", cid, "file", expect=422)
@@ -78,14 +79,14 @@ def test_not_genuine_report_cannot_be_filed_and_is_not_filed_with_a_reason(clien
 
 def test_non_emergency_report_is_filed_only_after_verification(client: TestClient, auth: Logins,
                                                                store: Store) -> None:
-    cid = report(store)
+    cid = send_report(client, auth)
     refused = step(client, auth, "leader", cid, "file", expect=422)
     assert "核实" in refused["error"]
 
 
 def test_return_to_dispatcher_keeps_the_clock_running_from_the_first_dispatch(client: TestClient, auth: Logins,
                                                                              store: Store) -> None:
-    cid = report(store)
+    cid = send_report(client, auth)
     walk_to_filed(client, auth, cid)
     step(client, auth, "dispatcher", cid, "dispatch", unit_code=URBAN_DEPT)
     first = case(store, cid)["clocks"]["handle"]["started_at"]
@@ -105,7 +106,7 @@ def test_return_to_dispatcher_keeps_the_clock_running_from_the_first_dispatch(cl
 
 
 def test_grid_member_cannot_handle_work_dispatched_to_a_unit(client: TestClient, auth: Logins, store: Store) -> None:
-    cid = report(store)
+    cid = send_report(client, auth)
     walk_to_filed(client, auth, cid)
     step(client, auth, "dispatcher", cid, "dispatch", unit_code=ENFORCEMENT_TEAM)
     refused = step(client, auth, "grid1", cid, "accept_task", expect=422)
@@ -114,7 +115,7 @@ def test_grid_member_cannot_handle_work_dispatched_to_a_unit(client: TestClient,
 
 def test_failed_check_sends_the_case_back_for_rework_with_a_fresh_limit(client: TestClient, auth: Logins,
                                                                        store: Store) -> None:
-    cid = report(store)
+    cid = send_report(client, auth)
     walk_to_handled(client, auth, cid)
     step(client, auth, "clerk", cid, "request_check")
     far = step(client, auth, "grid1", cid, "check_fail", expect=422, rework_reason="仍有垃圾",
@@ -173,7 +174,7 @@ def test_on_account_expires_and_forces_re_justification(client: TestClient, auth
 
 
 def test_on_account_can_be_lifted_by_the_shift_leader(client: TestClient, auth: Logins, store: Store) -> None:
-    cid = report(store, category="SJ0101", description="违法搭建")
+    cid = send_report(client, auth, category="SJ0101", description="违法搭建")
     walk_to_filed(client, auth, cid)
     step(client, auth, "dispatcher", cid, "dispatch", unit_code=ENFORCEMENT_TEAM)
     step(client, auth, "handler", cid, "accept_task")
@@ -186,7 +187,7 @@ def test_on_account_can_be_lifted_by_the_shift_leader(client: TestClient, auth: 
 
 def test_case_dispatched_to_the_grid_is_checked_by_the_other_member(client: TestClient, auth: Logins,
                                                                     store: Store) -> None:
-    cid = report(store)
+    cid = send_report(client, auth)
     walk_to_filed(client, auth, cid)
     step(client, auth, "dispatcher", cid, "dispatch", unit_code=GRID, instruction="网格自行处置")
     refused = step(client, auth, "handler", cid, "accept_task", expect=422)
@@ -202,7 +203,7 @@ def test_case_dispatched_to_the_grid_is_checked_by_the_other_member(client: Test
 
 
 def test_dispatch_to_another_grid_is_refused(client: TestClient, auth: Logins, store: Store) -> None:
-    cid = report(store)
+    cid = send_report(client, auth)
     walk_to_filed(client, auth, cid)
     refused = step(client, auth, "dispatcher", cid, "dispatch", expect=422, unit_code="440106006001-G02")
     assert "属地" in refused["error"]
