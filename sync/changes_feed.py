@@ -128,6 +128,17 @@ def _catalogue_items(db: Database, codes: list[str]) -> dict[str, dict[str, Any]
 
 register_projector("catalogue_item", _catalogue_items)
 
+
+def _case_events(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Events carry their case's *current* org path, so a case that moved away takes its history along."""
+    marks = ", ".join("?" for _ in ids)
+    rows = db.execute(f"SELECT e.*, c.org_path AS org_path FROM case_events e JOIN cases c ON c.id = e.case_id"
+                      f" WHERE e.id IN ({marks})", ids).fetchall()
+    return {str(r["id"]): dict(r) for r in rows}
+
+
+register_projector("case_event", _case_events)
+
 _IN_SCOPE = "({a}.org_path = '' OR {a}.org_path = :scope OR substr({a}.org_path, 1, :n) = :prefix)"
 
 

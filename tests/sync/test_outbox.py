@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
 from server.config import Settings
-from server.domain.crypto import SigningKey, b64url_decode
+from server.domain.crypto import SigningKey, b64url_decode, b64url_encode
 from server.domain.ids import now_china, uuid7
 from server.node import data_key
 from server.store.db import Store
+from server.store.seed import DEMO_PASSWORD
 from sync.envelopes import sign_envelope, verify_receipt
 from tests.conftest import Logins
+from tests.hall.helpers import form
+from tests.servers import free_port, start, stop, streetnode, wait_healthy
 from tests.sync.helpers import TEST_KIND, P256Key, TestDevice, enrol_device, post_outbox
 
 
@@ -348,3 +356,75 @@ def test_an_envelope_signed_by_another_key_for_this_device_is_invalid(client: Te
                           clerk_tablet.org_path)
     (result,) = send(client, auth, impostor, impostor.envelope(TEST_KIND, {"title": "冒充"}))
     assert result["status"] == "invalid" and result["errors"][0]["field"] == "sig.key_id"
+
+
+# --- the real server ---------------------------------------------------------------------------------
+
+
+def _real_device(base: str, username: str) -> tuple[TestDevice, dict[str, str]]:
+    def login(name: str) -> dict[str, str]:
+        resp = httpx2.post(base + "/api/v1/auth/login", json={"username": name, "password": DEMO_PASSWORD})
+        return {"Authorization": f"Bearer {resp.json()['token']}"}
+
+    code = httpx2.post(base + "/sync/v1/devices/enrolments", json={"label": "真机测试"}, headers=login("admin"))
+    key = SigningKey.generate()
+    reg = httpx2.post(base + "/sync/v1/devices/register", json={
+        "code": code.json()["code"], "public_key": b64url_encode(key.public_raw), "alg": key.alg})
+    headers = login(username)
+    user = httpx2.get(base + "/api/v1/auth/me", headers=headers).json()["user"]
+    device = TestDevice(reg.json()["device_id"], key, username, user["id"], user["org_path"],
+                        registration=reg.json())
+    return device, headers
+
+
+def _wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def test_lost_response_then_retry_is_duplicate_with_the_same_receipt_on_a_real_server(tmp_path: Path) -> None:
+    data = str(tmp_path / "node")
+    streetnode("--data-dir", data, "init", "--demo")
+    port = free_port()
+    proc = start("--data-dir", data, "serve", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc)
+        device, headers = _real_device(base, "clerk")
+        headers = device.headers(headers)
+        env = device.envelope("service_application", form())
+        body = json.dumps({"envelopes": [env]}).encode()
+        request = (f"POST /sync/v1/outbox HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\nAuthorization: {headers['Authorization']}\r\n"
+                   f"X-Device-Id: {device.device_id}\r\nConnection: close\r\n\r\n").encode() + body
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(request)  # the tablet loses the connection before any answer arrives
+        token = httpx2.post(base + "/api/v1/auth/login", json={"username": "admin", "password": DEMO_PASSWORD})
+        admin = {"Authorization": f"Bearer {token.json()['token']}"}
+        _wait_for(lambda: httpx2.get(base + "/sync/v1/devices", headers=admin).json()["devices"][0]["seq_high"] == 1)
+
+        retries = [httpx2.post(base + "/sync/v1/outbox", json={"envelopes": [env]}, headers=headers).json()
+                   for _ in range(2)]
+        (first,), (second,) = (r["results"] for r in retries)
+        assert first["status"] == second["status"] == "duplicate"
+        assert first["receipt"] == second["receipt"] and first["record"] == second["record"]
+        verify_receipt(first["receipt"], b64url_decode(device.registration["node_public_key"]),
+                       submission_id=env["submission_id"], payload_sha256=env["payload_sha256"])
+        cases = httpx2.get(base + "/api/v1/cases", params={"kind": "service_application"}, headers=headers).json()
+        assert [c["id"] for c in cases["cases"]] == [first["record"]["case_id"]]  # exactly one record
+
+        # the same batch three times at once (sync.md §4.6 replay): one created, the rest duplicates
+        batch = [device.envelope("service_application", form()) for _ in range(3)]
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda _: httpx2.post(base + "/sync/v1/outbox", json={"envelopes": batch},
+                                                          headers=headers, timeout=30).json()["results"], range(3)))
+        for i in range(3):
+            statuses = sorted(a[i]["status"] for a in answers)
+            assert statuses == ["created", "duplicate", "duplicate"]
+            assert len({json.dumps(a[i]["receipt"], sort_keys=True) for a in answers}) == 1
+        cases = httpx2.get(base + "/api/v1/cases", params={"kind": "service_application"}, headers=headers).json()
+        assert len(cases["cases"]) == 4
+    finally:
+        assert stop(proc) == 0
