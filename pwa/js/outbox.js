@@ -353,7 +353,8 @@ async function sendEvent(item, outcome) {
   } catch (err) {
     if (err instanceof NetworkError) throw err;
     if (err instanceof ApiError && err.status === 409) {
-      const next = await update(item.id, { state: 'conflict', lastError: err.message, errors: err.errors });
+      const next = await update(item.id, { state: 'conflict', lastError: err.message, errors: err.errors,
+        result: { status: 'case_changed', at: new Date().toISOString() } });
       outcome.conflicts.push(next);
       return;
     }

@@ -17,7 +17,11 @@ export async function loadSchema(name) {
 
 export function resolve(root, node) {
   let n = node || {};
-  while (n.$ref) n = n.$ref.split('/').slice(1).reduce((acc, k) => acc[k], root);
+  while (n.$ref) {
+    // A property's own title ("申请人") wins over its model's class name ("ApplicantInput").
+    const { $ref, ...own } = n;
+    n = { ...$ref.split('/').slice(1).reduce((acc, k) => acc[k], root), ...own };
+  }
   if (n.anyOf) {
     const real = n.anyOf.filter((x) => x.type !== 'null');
     if (real.length === 1) return { ...resolve(root, real[0]), title: n.title || real[0].title, description: n.description, nullable: true, default: n.default };
@@ -36,7 +40,9 @@ function fieldId(path) { return `f-${path.replace(/[^a-zA-Z0-9_-]/g, '-')}`; }
 export function fieldsHTML(root, schema, values = {}, { skip = [], prefix = '' } = {}) {
   const s = resolve(root, schema);
   const required = new Set(s.required || []);
-  return html`${Object.entries(s.properties || {}).filter(([k]) => !skip.includes(k)).map(([key, prop]) => {
+  // Required fields first, in the model's declared order (the export sorts keys alphabetically).
+  const order = [...(s.required || []), ...Object.keys(s.properties || {}).filter((k) => !required.has(k))];
+  return html`${order.filter((k) => !skip.includes(k)).map((key) => [key, s.properties[key]]).map(([key, prop]) => {
     const p = resolve(root, prop);
     const path = prefix ? `${prefix}.${key}` : key;
     const id = fieldId(path);
@@ -46,7 +52,8 @@ export function fieldsHTML(root, schema, values = {}, { skip = [], prefix = '' }
       return html`<fieldset><legend>${p.title || key}</legend>${fieldsHTML(root, p, v || {}, { prefix: path })}</fieldset>`;
     }
     if (p.type === 'array') return '';
-    const label = html`<label for="${id}" class="${required.has(key) ? 'req' : ''}">${p.title || key}${p.description ? html`<span class="hint">${p.description}</span>` : ''}</label>`;
+    const star = required.has(key) ? html`<span class="star" aria-hidden="true"> *</span>` : '';
+    const label = html`<label for="${id}">${p.title || key}${star}${p.description ? html`<span class="hint">${p.description}</span>` : ''}</label>`;
     const common = html`id="${id}" name="${path}" data-path="${path}" ${required.has(key) ? raw('required aria-required="true"') : ''} aria-describedby="${id}-err"`;
     const err = html`<div class="field-error" id="${id}-err"></div>`;
     if (p.enum) {

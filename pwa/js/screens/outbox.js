@@ -10,6 +10,7 @@ const FIX_HINTS = {
   forbidden: '该记录不在您的管辖范围，请联系街道管理员核对账号所属网格或社区。',
   id_conflict: '节点上已有同一编号但内容不同的记录，两份均已保留，由街道管理员核查；无需重复提交。',
   stale_version: '他人已更新该记录。可基于最新版本重新提交您的修改，或保留节点上的版本。',
+  case_changed: '节点上的事项已变化（例如已被退回、改派或办结），您的操作未生效，节点已记录该冲突。请打开任务按最新状态重新办理。',
 };
 
 function itemHTML(i) {
@@ -23,13 +24,18 @@ function itemHTML(i) {
     ${(i.state === 'rejected' || i.state === 'conflict') ? html`<p class="small">${FIX_HINTS[status] || '请根据提示修改后重新提交。'}</p>` : ''}
     ${i.errors && i.errors.length ? html`<ul class="error-list">${i.errors.map((e) => html`<li>${e.field ? `${e.field}：` : ''}${e.message}</li>`)}</ul>` : ''}
     ${i.resolution ? html`<p class="small muted">已处理：${i.resolution === 'kept_server' ? '保留节点版本' : i.resolution === 'resubmitted' ? '已基于最新版本重新提交' : i.resolution}</p>` : ''}
-    <div class="btn-row">
-      ${i.kind === 'service_application' ? html`<a class="btn" href="#/receipt/${i.id}">回执</a>` : ''}
-      ${i.state === 'conflict' && !i.resolution ? html`<button type="button" class="btn btn-primary" data-act="conflict">处理冲突</button>` : ''}
-      ${i.state === 'rejected' && !i.resolution ? html`<button type="button" class="btn" data-act="retry">修正后重试</button>
-        <button type="button" class="btn" data-act="done">已知悉</button>` : ''}
-    </div>
+    ${actionsHTML(i)}
   </li>`;
+}
+
+function actionsHTML(i) {
+  const buttons = [
+    i.kind === 'service_application' ? html`<a class="btn" href="#/receipt/${i.id}">回执</a>` : '',
+    i.state === 'conflict' && !i.resolution ? html`<button type="button" class="btn btn-primary" data-act="conflict">处理冲突</button>` : '',
+    i.state === 'rejected' && !i.resolution ? html`<button type="button" class="btn" data-act="retry">修正后重试</button>
+      <button type="button" class="btn" data-act="done">已知悉</button>` : '',
+  ].filter(Boolean);
+  return buttons.length ? html`<div class="btn-row">${buttons}</div>` : '';
 }
 
 export async function render(main) {
