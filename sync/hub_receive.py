@@ -57,12 +57,13 @@ def receive_batch(db: Database, hub: HubSide, batch: UpBatch, via: str, now: dat
     others = [r[0] for r in db.execute("SELECT path FROM org_units WHERE kind = 'street_office' AND path != ?",
                                        [node["org_path"]]).fetchall()]
     owned = hub_owned_entities()
+    scope: dict[str, bool] = {}
     counts = {"created": 0, "duplicate": 0, "updated": 0, "conflict": 0, "refused": 0}
     new_rows: list[list[Any]] = []
     to_apply: dict[tuple[str, str], list[Any]] = {}
     for r in rows:
-        data = canonical_json(r.data).decode("utf-8") if r.data is not None else None
-        sealed = json.dumps(r.sealed, sort_keys=True) if r.sealed else None
+        data = json.dumps(r.data, ensure_ascii=False, separators=(",", ":")) if r.data is not None else None
+        sealed = json.dumps(r.sealed, separators=(",", ":")) if r.sealed else None
         prev = existing.get(r.seq)
         if prev is None:
             new_rows.append([node_id, r.seq, batch.epoch, batch.batch_id, r.entity, r.id, r.op, r.kind, r.org_path,
@@ -87,7 +88,10 @@ def receive_batch(db: Database, hub: HubSide, batch: UpBatch, via: str, now: dat
                             conflict_id=_stable_id("hub_owned", node_id, r.seq))
             counts["refused"] += 1
             continue
-        if r.org_path and any(path_within(r.org_path, p) for p in others):
+        foreign = scope.get(r.org_path)
+        if foreign is None:  # rows of a batch share a few org paths: decide each once
+            foreign = scope[r.org_path] = bool(r.org_path) and any(path_within(r.org_path, p) for p in others)
+        if foreign:
             record_conflict(db, "out_of_scope", node_id, r.entity, r.id, r.seq,
                             {"message": "记录属于其他街道", "org_path": r.org_path}, now,
                             conflict_id=_stable_id("out_of_scope", node_id, r.seq))

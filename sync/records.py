@@ -10,7 +10,8 @@ Personal data (DESIGN §6 rule 5): a key is personal when it is in ``PERSONAL_FI
 of ``PERSONAL_SUFFIXES`` (``_enc`` node-encrypted tokens, ``_bidx`` blind indexes), at any depth of the
 record, including JSON text columns such as ``cases.data`` and ``case_events.payload``. Personal values
 leave the clear ``data`` and travel in one sealed box per record (a fresh key per record, X25519 +
-HKDF-SHA256 + AES-256-GCM), bound by its AAD to the node, entity and id; routing metadata (entity, id,
+HKDF-SHA256 + AES-256-GCM; ``BatchSealer`` derives the per-record keys from one exchange per batch),
+bound by its AAD to the node, entity and id; routing metadata (entity, id,
 op, org path, state, times) stays clear so the hub can route, count and dedupe without the key.
 Features name their fields accordingly, or call ``register_personal_fields``.
 """
@@ -18,15 +19,32 @@ Features name their fields accordingly, or call ``register_personal_fields``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlite_utils import Database
 
 from server.domain.canonical import canonical_json, sha256_hex
-from server.domain.crypto import EncryptionKeyPair, open_sealed, seal
+from server.domain.crypto import (
+    SEAL_ALG,
+    DecryptionError,
+    EncryptionKeyPair,
+    b64url_decode,
+    b64url_encode,
+    key_id_of,
+    open_sealed,
+    seal,
+)
 
 __all__ = [
+    "BATCH_SEAL_ALG",
+    "BatchSealer",
     "PERSONAL_FIELDS",
     "PERSONAL_SUFFIXES",
     "Expander",
@@ -50,6 +68,7 @@ PERSONAL_FIELDS: set[str] = {
 }
 PERSONAL_SUFFIXES: tuple[str, ...] = ("_enc", "_encrypted", "_bidx", "_blind_index")
 _MAX_DEPTH = 6
+BATCH_SEAL_ALG = SEAL_ALG + "/batch-ecdh"  # per-record keys from one exchange per batch (see BatchSealer)
 
 Expander = Callable[[Database, list[str]], dict[str, dict[str, Any]]]
 EXPANDERS: dict[str, Expander] = {}
@@ -163,20 +182,70 @@ def merge_personal(clear: dict[str, Any], personal: dict[str, Any]) -> dict[str,
     return out  # type: ignore[no-any-return]
 
 
+class BatchSealer:
+    """Seals many records to one recipient with one X25519 exchange and a fresh AES key per record.
+
+    ``crypto.seal`` spends an ephemeral key pair and an exchange on every record (~100 µs); an up-batch of
+    500 records would spend most of its time there. Here one ephemeral exchange per batch gives a shared
+    secret that lives only in memory, and HKDF-SHA256 derives each record's own AES-256-GCM key from it with
+    the record's AAD (node, entity, id) in ``info`` — still a key per record, and still nothing but the
+    district's private key opens any of them. The box has ``seal``'s fields and names its own ``alg``.
+    """
+
+    def __init__(self, recipient_public: bytes) -> None:
+        ephemeral = X25519PrivateKey.generate()
+        self.epk = ephemeral.public_key().public_bytes_raw()
+        self.kid = key_id_of(recipient_public)
+        self._salt = self.epk + recipient_public
+        self._shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient_public))
+        self._epk_text = b64url_encode(self.epk)
+
+    def seal(self, plaintext: bytes, aad: bytes) -> dict[str, str]:
+        nonce = os.urandom(12)
+        key = _record_key(self._shared, self._salt, self.kid, aad)
+        return {"alg": BATCH_SEAL_ALG, "kid": self.kid, "epk": self._epk_text, "nonce": b64url_encode(nonce),
+                "ct": b64url_encode(AESGCM(key).encrypt(nonce, plaintext, aad))}
+
+
+def _record_key(shared: bytes, salt: bytes, kid: str, aad: bytes) -> bytes:
+    info = f"streetnode/{BATCH_SEAL_ALG}/{kid}/".encode() + aad
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(shared)
+
+
+def _open_batch_box(box: dict[str, str], district: EncryptionKeyPair, aad: bytes) -> bytes:
+    if box.get("kid") != district.key_id:
+        raise DecryptionError("sealed to another key")
+    try:
+        epk, nonce, ct = (b64url_decode(box[k]) for k in ("epk", "nonce", "ct"))
+        shared = district.private_key.exchange(X25519PublicKey.from_public_bytes(epk))
+        key = _record_key(shared, epk + district.public_raw, district.key_id, aad)
+        return AESGCM(key).decrypt(nonce, ct, aad)
+    except (KeyError, ValueError, InvalidTag) as exc:
+        raise DecryptionError("sealed personal fields failed authentication") from exc
+
+
 def seal_aad(node_id: str, entity: str, entity_id: str) -> bytes:
     # Bound to the record, not the seq: a resend of the same record seals under the same AAD.
     return f"streetnode/up/v1/{node_id}/{entity}/{entity_id}".encode()
 
 
-def seal_personal(personal: dict[str, Any], district_pub: bytes, node_id: str, entity: str,
+def seal_personal(personal: dict[str, Any], sealer: BatchSealer | bytes, node_id: str, entity: str,
                   entity_id: str) -> dict[str, str]:
-    return seal(canonical_json(personal), district_pub, seal_aad(node_id, entity, entity_id))
+    """One record's personal fields in a box: with a ``BatchSealer`` (up-batches) or, given the district's
+    public key, with ``crypto.seal`` (one ephemeral key per record)."""
+    aad = seal_aad(node_id, entity, entity_id)
+    if isinstance(sealer, BatchSealer):
+        return sealer.seal(canonical_json(personal), aad)
+    return seal(canonical_json(personal), sealer, aad)
 
 
 def open_personal(sealed: dict[str, str], district: EncryptionKeyPair, node_id: str, entity: str,
                   entity_id: str) -> dict[str, Any]:
     """The hub opens a record's personal fields (only where a district user needs them)."""
-    value = json.loads(open_sealed(sealed, district, seal_aad(node_id, entity, entity_id)))
+    aad = seal_aad(node_id, entity, entity_id)
+    plain = _open_batch_box(sealed, district, aad) if sealed.get("alg") == BATCH_SEAL_ALG else \
+        open_sealed(sealed, district, aad)
+    value = json.loads(plain)
     if not isinstance(value, dict):
         raise ValueError("sealed personal fields are not an object")
     return value

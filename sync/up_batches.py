@@ -64,7 +64,7 @@ def build_batch(db: Database, side: StreetSide, after_seq: int, *, session_id: s
     rows: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
     size = 0
-    district = side.pin.district_enc
+    sealer = records.BatchSealer(side.pin.district_enc)
     for seq, entity, entity_id, op, org_path, at in log:
         key = (entity, entity_id)
         sealed = None
@@ -74,7 +74,7 @@ def build_batch(db: Database, side: StreetSide, after_seq: int, *, session_id: s
             kind = "record"
             clear, personal = records.split_personal(contents[key])
             if personal:
-                sealed = records.seal_personal(personal, district, side.node_id, entity, entity_id)
+                sealed = records.seal_personal(personal, sealer, side.node_id, entity, entity_id)
         else:
             kind, clear = "ref", None
         if entity in owned and kind != "echo":
