@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from schemas.common import Input, Output
+from schemas.reference import IncidentCategorySpec
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -271,6 +272,12 @@ class GridSettings(Input):
     hotspot_min_reports: int = Field(3, ge=2, le=100, description="热点：最少重复次数")
     on_account_review_days: int = Field(30, ge=1, le=365, description="挂账复核周期（自然日）")
     check_radius_m: int = Field(100, ge=10, le=2000, description="核查位置与事件位置的最大距离（米）")
+
+
+class CategoryInput(IncidentCategorySpec):
+    """A category as the district configures it (PUT /api/v1/grid/categories/{code})."""
+
+    active: bool = Field(True, description="停用的类别不再出现在上报选择中，已有事件不受影响")
 
 
 class MergeRequest(Input):

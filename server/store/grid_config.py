@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from schemas.grid import GridSettings
+from schemas.grid import CategoryInput, GridSettings
 from server.domain.ids import now_china
 from server.store import audit, changes
 
@@ -44,6 +44,22 @@ def get_category(db: Database, code: str) -> dict[str, Any] | None:
 def catalogue_version(db: Database) -> str:
     row = db.execute("SELECT MAX(catalogue_version) FROM grid_categories").fetchone()
     return str(row[0] or "")
+
+
+def save_category(db: Database, body: CategoryInput, *, actor: str, role: str, org_path: str) -> dict[str, Any]:
+    """The district edits its category table (time limit, closure condition, emergency flag, active)."""
+    from server.store.grid_schema import upsert_category
+
+    before = get_category(db, body.code)
+    version = f"district-{now_china():%Y%m%d%H%M%S}"
+    upsert_category(db, body, version, active=body.active)
+    after = get_category(db, body.code)
+    audit.append(db, actor=actor, role=role, action="grid.category", object_type="grid_category",
+                 object_id=body.code, org_path=org_path, before=before, after=after,
+                 detail={"created": before is None, "version": version})
+    changes.record(db, "grid_category", body.code, org_path)
+    assert after is not None
+    return after
 
 
 def load_settings(db: Database) -> GridSettings:

@@ -146,20 +146,22 @@ def m001_grid_tables(db: Database) -> None:
     )
 
 
-def _category_row(spec: IncidentCategorySpec, version: str, now: str) -> list[object]:
+def _category_row(spec: IncidentCategorySpec, version: str, active: bool, now: str) -> list[object]:
     return [spec.code, spec.kind, spec.major_class_code, spec.major_class, spec.minor_class_code,
             spec.minor_class, spec.name, spec.time_limit.unit, spec.time_limit.amount, spec.closure_condition,
-            int(spec.emergency), spec.handling_unit_suggestion, version, now]
+            int(spec.emergency), spec.handling_unit_suggestion, int(active), version, now]
 
 
-def upsert_category(db: Database, spec: IncidentCategorySpec, version: str, *, replace: bool = True) -> None:
-    """Write one category (the district owns the table; a hub package brings changes down)."""
+def upsert_category(db: Database, spec: IncidentCategorySpec, version: str, *, replace: bool = True,
+                    active: bool = True) -> None:
+    """Write one category (the district owns the table; a hub package brings changes down). A case keeps
+    the snapshot of its category taken when it was reported, so a change never moves an open deadline."""
     verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
     db.execute(
         f"{verb} INTO grid_categories (code, kind, major_class_code, major_class, minor_class_code, minor_class,"
-        " name, time_unit, time_amount, closure_condition, emergency, handling_unit_suggestion,"
-        " catalogue_version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _category_row(spec, version, datetime.now(CHINA_TZ).isoformat()),
+        " name, time_unit, time_amount, closure_condition, emergency, handling_unit_suggestion, active,"
+        " catalogue_version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _category_row(spec, version, active, datetime.now(CHINA_TZ).isoformat()),
     )
 
 

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from schemas.grid import (
     BoardResponse,
     CategoriesResponse,
+    CategoryInput,
     GridSettings,
     MergeRequest,
     PreventiveRequest,
@@ -79,6 +80,16 @@ async def categories(ctx: RequestContext) -> CategoriesResponse:
     rows, version = ctx.store.read(lambda db: (grid_config.list_categories(db, include),
                                                grid_config.catalogue_version(db)))
     return CategoriesResponse.model_validate({"version": version, "categories": rows})
+
+
+async def put_category(ctx: RequestContext) -> dict[str, Any]:
+    p, body = ctx.user(), ctx.body
+    assert isinstance(body, CategoryInput)
+    if body.code != ctx.path["code"]:
+        raise ValidationFailed("类别代码与地址不一致", field="code")
+    saved = await ctx.store.awrite(lambda db: grid_config.save_category(
+        db, body, actor=p.user_id, role=p.role.value, org_path=p.org_path))
+    return {"ok": True, "category": saved}
 
 
 async def grids(ctx: RequestContext) -> dict[str, Any]:
@@ -251,6 +262,8 @@ ALL_STAFF = STAFF_ROLES
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/v1/grid/categories", categories, ALL_STAFF, "网格事件类别（部件/事件、时限、结案条件）",
              response=CategoriesResponse, tags=("grid",)),
+    Endpoint("PUT", "/api/v1/grid/categories/{code}", put_category, frozenset({R.DISTRICT_ADMIN}),
+             "新增或修改事件类别（仅区级）", body=CategoryInput, writes=True, tags=("grid",)),
     Endpoint("GET", "/api/v1/grid/grids", grids, ALL_STAFF, "管辖范围内的网格（边界、网格员）", tags=("grid",)),
     Endpoint("GET", "/api/v1/grid/settings", get_settings, ALL_STAFF, "网格管理参数（并单、热点、挂账、核查）",
              tags=("grid",)),

@@ -10,6 +10,7 @@ from server.domain.ids import now_china
 from server.store.db import Store
 from server.store.grid_patrols import handle_patrol_log
 from tests.conftest import Logins
+from tests.grid.conftest import HubAndStreet
 from tests.grid.helpers import (
     CHECK,
     ENFORCEMENT_TEAM,
@@ -21,8 +22,10 @@ from tests.grid.helpers import (
     envelope,
     intake,
     report,
+    send,
     send_report,
     step,
+    upload_photo,
     walk_to_filed,
 )
 
@@ -186,3 +189,37 @@ def test_case_detail_offers_the_users_actions_and_the_timeline(client: TestClien
     assert client.get(f"/api/v1/grid/cases/{cid}", headers=auth("grid1")).json()["actions"] == []
     missing = client.get("/api/v1/grid/cases/00000000-0000-7000-8000-000000000000", headers=auth("grid1"))
     assert missing.status_code == 404
+
+
+def test_the_district_configures_its_category_table(hub_and_street: HubAndStreet) -> None:
+    hub = hub_and_street.hub_client
+    token = hub.post("/api/v1/auth/login", json={"username": "district_admin", "password": "demo1234"}).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    cats = {c["code"]: c for c in hub.get("/api/v1/grid/categories", headers=headers).json()["categories"]}
+    body = {k: v for k, v in cats["SJ0102"].items() if k not in ("kind_label", "time_limit_label", "catalogue_version")}
+    body["time_limit"] = {"unit": "working_hour", "amount": 6}
+    saved = hub.put("/api/v1/grid/categories/SJ0102", headers=headers, json=body)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["category"]["time_limit_label"] == "6 个工作时"
+    off = hub.put("/api/v1/grid/categories/SJ0102", headers=headers, json={**body, "active": False})
+    assert off.status_code == 200
+    listed = [c["code"] for c in hub.get("/api/v1/grid/categories", headers=headers).json()["categories"]]
+    assert "SJ0102" not in listed
+    everything = hub.get("/api/v1/grid/categories?all=1", headers=headers).json()["categories"]
+    assert any(c["code"] == "SJ0102" and not c["active"] for c in everything)
+    # an emergency must count in hours; a code must match its path
+    bad = hub.put("/api/v1/grid/categories/SJ0102", headers=headers, json={**body, "emergency": True,
+                                                                          "time_limit": {"unit": "working_day",
+                                                                                         "amount": 1}})
+    assert bad.status_code == 422
+    assert hub.put("/api/v1/grid/categories/SJ0104", headers=headers, json=body).status_code == 422
+    assert hub_and_street.hub_client.app.state.services.store.query(  # type: ignore[attr-defined]
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'grid.category'")[0]["n"] == 2
+
+
+def test_an_inactive_category_cannot_be_reported(client: TestClient, auth: Logins, store: Store) -> None:
+    store.write(lambda db: db.execute("UPDATE grid_categories SET active = 0 WHERE code = 'SJ0102'"))
+    result = send(client, auth, "grid1", "incident_report",
+                  {"category_code": "SJ0102", "location": INSIDE, "description": "垃圾"},
+                  [upload_photo(client, auth, "grid1", "x")])
+    assert result["status"] == "invalid" and result["errors"][0]["field"] == "payload.category_code"
