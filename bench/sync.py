@@ -149,17 +149,22 @@ def bench_up_and_noop(base: Path, n: int) -> None:
     try:
         sync = subprocess.Popen([*CLI, "--data-dir", str(street.data_dir), "sync", "--json"], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        street_peak = 0.0
+        while sync.poll() is None:  # VmHWM is a high-water mark: the last sample before exit is the peak
+            try:
+                street_peak = max(street_peak, peak_rss_mb(sync.pid))
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            time.sleep(0.05)
         out = sync.stdout.read() if sync.stdout else b""
-        _pid, status, usage = os.wait4(sync.pid, 0)
-        sync.returncode = os.waitstatus_to_exitcode(status)
-        if sync.returncode != 0:
+        if sync.wait() != 0:
             raise RuntimeError(f"streetnode sync failed: {out[-500:]!r}")
         summary = json.loads(out)
         rows = summary["rows_sent"]
         rate = rows / summary["seconds"]
         emit("sync_up_records", rate, "records/s", base_rate, rows, seconds=summary["seconds"],
              batches=summary["batches"], codec="zstd-1", sealed_per_record=True)
-        emit("sync_up_peak_rss_street", usage.ru_maxrss / 1024, "MB", self_rss, rows)
+        emit("sync_up_peak_rss_street", street_peak, "MB", self_rss, rows)
         emit("sync_up_peak_rss_hub", peak_rss_mb(proc.pid), "MB", self_rss, rows)
         with Store(street.db_path) as store:
             run_sync(store, street)  # settle: the packages applied above write echo rows

@@ -119,19 +119,21 @@ def receive_batch(db: Database, hub: HubSide, batch: UpBatch, via: str, now: dat
 def _apply_records(db: Database, node_id: str, to_apply: dict[tuple[str, str], list[Any]],
                    counts: dict[str, int], now: datetime) -> None:
     """Upsert the hub's current copy of each record; a later node_seq wins (counters, never clocks)."""
-    keys = list(to_apply)
-    for start in range(0, len(keys), 400):
-        chunk = keys[start:start + 400]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        flat = [v for k in chunk for v in k]
-        for entity, eid, owner in db.execute(
-            f"SELECT entity, entity_id, node_id FROM hub_records WHERE (entity, entity_id) IN (VALUES {values})"
-            " AND node_id != ?", [*flat, node_id]).fetchall():
-            row = to_apply.pop((entity, eid))
-            record_conflict(db, "id_collision", node_id, entity, eid, row[7],
-                            {"message": "另一街道节点已提交同一标识的记录", "owner": owner}, now,
-                            conflict_id=_stable_id("id_collision", node_id, entity, eid))
-            counts["conflict"] += 1
+    by_entity: dict[str, list[str]] = {}
+    for entity, eid in to_apply:
+        by_entity.setdefault(entity, []).append(eid)
+    for entity, ids in by_entity.items():
+        for start in range(0, len(ids), 500):  # entity = ? AND id IN (…): the primary key's index, not a scan
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for eid, owner in db.execute(
+                f"SELECT entity_id, node_id FROM hub_records WHERE entity = ? AND entity_id IN ({marks})"
+                " AND node_id != ?", [entity, *chunk, node_id]).fetchall():
+                row = to_apply.pop((entity, eid))
+                record_conflict(db, "id_collision", node_id, entity, eid, row[7],
+                                {"message": "另一街道节点已提交同一标识的记录", "owner": owner}, now,
+                                conflict_id=_stable_id("id_collision", node_id, entity, eid))
+                counts["conflict"] += 1
     db.conn.executemany(
         "INSERT INTO hub_records (entity, entity_id, node_id, op, org_path, data, sealed, node_seq, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(entity, entity_id) DO UPDATE SET op = excluded.op,"

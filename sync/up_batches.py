@@ -39,13 +39,17 @@ def pending_rows(db: Database, after_seq: int) -> int:
 
 
 def _echoes(db: Database, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    by_entity: dict[str, list[str]] = {}
+    for entity, entity_id in keys:
+        by_entity.setdefault(entity, []).append(entity_id)
     out: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), 400):
-        chunk = keys[start:start + 400]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        out |= {(e, i) for e, i in db.execute(
-            f"SELECT entity, entity_id FROM sync_hub_owned WHERE (entity, entity_id) IN (VALUES {values})",
-            [v for k in chunk for v in k]).fetchall()}
+    for entity, ids in by_entity.items():
+        for start in range(0, len(ids), 500):  # entity = ? AND id IN (…) uses the primary key's index
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            out |= {(entity, i) for (i,) in db.execute(
+                f"SELECT entity_id FROM sync_hub_owned WHERE entity = ? AND entity_id IN ({marks})",
+                [entity, *chunk]).fetchall()}
     return out
 
 
