@@ -261,13 +261,17 @@ def note_seq(db: Database, device: Device, seq: int, now: datetime) -> None:
 
 
 def note_clock(
-    db: Database, device: Device, *, offset_ms: int | None, suspect: bool, user_id: str, now: datetime
+    db: Database, device: Device, *, offset_ms: int | None, suspect: bool | None, user_id: str, now: datetime
 ) -> None:
-    """Store this sync's clock measurement; raise an alert when the device turns clock-suspect."""
+    """Store this sync's clock measurement (``suspect`` None: nothing measured, keep the flag);
+    raise an alert when the device turns clock-suspect, close it when the clock is right again."""
+    db.execute("UPDATE devices SET last_seen_at = ?, last_user_id = ? WHERE id = ?",
+               [now.isoformat(), user_id, device.id])
+    if suspect is None:
+        return
     db.execute(
-        "UPDATE devices SET last_seen_at = ?, last_user_id = ?, clock_offset_ms = COALESCE(?, clock_offset_ms),"
-        " clock_suspect = ?, clock_checked_at = ? WHERE id = ?",
-        [now.isoformat(), user_id, offset_ms, int(suspect), now.isoformat(), device.id],
+        "UPDATE devices SET clock_offset_ms = COALESCE(?, clock_offset_ms), clock_suspect = ?, clock_checked_at = ?"
+        " WHERE id = ?", [offset_ms, int(suspect), now.isoformat(), device.id],
     )
     if suspect and not device.clock_suspect:
         minutes = round((offset_ms or 0) / 60000)

@@ -334,9 +334,13 @@ def _store_one(db: Database, b: _Batch, c: Checked) -> dict[str, Any]:
 
 def store_batch(
     db: Database, svc: OutboxServices, device: devices.Device, principal: Principal, items: list[Checked],
-    now: datetime, *, clock_offset_ms: int | None, clock_suspect: bool,
+    now: datetime, *, clock_offset_ms: int | None, clock_suspect: bool | None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Store every checked item (in order); returns (results, write checkpoint)."""
+    """Store every checked item (in order); returns (results, write checkpoint).
+
+    ``clock_suspect`` None: this sync measured nothing about the device's clock (no header, no
+    envelope from the future), so the device keeps its previous flag.
+    """
     b = _Batch(svc, device, principal, now)
     results = []
     for c in items:
@@ -345,8 +349,8 @@ def store_batch(
         db.execute("RELEASE SAVEPOINT outbox_item")
         if c.device_seq is not None:
             devices.note_seq(db, device, c.device_seq, now)
-    suspect = clock_suspect or any(c.clock_suspect for c in items)
-    devices.note_clock(db, device, offset_ms=clock_offset_ms, suspect=suspect, user_id=principal.user_id, now=now)
+    devices.note_clock(db, device, offset_ms=clock_offset_ms, suspect=clock_suspect, user_id=principal.user_id,
+                       now=now)
     seqs = [r["receipt"]["node_seq"] for r in results if r.get("receipt")]
     return results, max(seqs) if seqs else changes.high_seq(db)
 

@@ -24,10 +24,10 @@ from schemas.sync_leg_a import EnrolmentRequest, RegisterDeviceRequest, RevokeDe
 from server.domain.crypto import b64url_encode
 from server.domain.ids import now_china
 from server.domain.roles import ADMINS, STAFF_ROLES, Role, can_see, path_within
-from server.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
+from server.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from server.node import data_key, node_key
 from server.store import audit
-from server.web.endpoint import PUBLIC, Endpoint, RequestContext, parse_model, read_json
+from server.web.endpoint import PUBLIC, Endpoint, RequestContext, read_json
 from sync import changes_feed, devices, outbox
 from sync.blobs import BlobStore, check_mime, check_sha256, parse_content_range
 
@@ -157,20 +157,24 @@ async def post_outbox(ctx: RequestContext) -> dict[str, Any]:
     envelopes = raw.get("envelopes") if isinstance(raw, dict) else None
     if isinstance(envelopes, list) and len(envelopes) > OUTBOX_MAX_ENVELOPES:
         raise PayloadTooLarge(f"每批最多 {OUTBOX_MAX_ENVELOPES} 条，请分批上传", field="envelopes")
-    body = parse_model(OutboxRequest, raw)
-    assert isinstance(body, OutboxRequest)
+    if not isinstance(raw, dict) or set(raw) != {"envelopes"} or not isinstance(envelopes, list) or not envelopes:
+        # items are not parsed here: each is verified and judged on its own (a non-object is one invalid item)
+        raise ValidationFailed("请求体应为 {\"envelopes\": [信封, …]}（1 至 100 条）", field="envelopes")
     now = now_china()
     device_time = _device_time(ctx.request.headers.get("x-device-time"))
     offset_ms = round((now - device_time).total_seconds() * 1000) if device_time else None
     clock_suspect = offset_ms is not None and abs(offset_ms) > devices.CLOCK_SUSPECT_MS
     svc = leg_a(ctx)
     principal = replace(p, device_id=device.id)
-    checked = [outbox.check_item(e, device, principal, now, svc.max_attachment_bytes) for e in body.envelopes]
+    checked = [outbox.check_item(e, device, principal, now, svc.max_attachment_bytes) for e in envelopes]
+    # Only a measurement can clear the flag: the header, or an envelope stamped in the future.
+    suspect: bool | None = clock_suspect or any(c.clock_suspect for c in checked)
+    if offset_ms is None and not suspect:
+        suspect = None
     results, checkpoint = await ctx.store.awrite(lambda db: outbox.store_batch(
-        db, svc, device, principal, checked, now, clock_offset_ms=offset_ms, clock_suspect=clock_suspect))
-    suspect = clock_suspect or any(c.clock_suspect for c in checked)
+        db, svc, device, principal, checked, now, clock_offset_ms=offset_ms, clock_suspect=suspect))
     return {"ok": True, "results": results, "write_checkpoint": checkpoint, "node_id": ctx.services.node_id,
-            "server_time": now.isoformat(), "clock": {"offset_ms": offset_ms, "suspect": suspect}}
+            "server_time": now.isoformat(), "clock": {"offset_ms": offset_ms, "suspect": bool(suspect)}}
 
 
 # --- blobs -------------------------------------------------------------------------------------------

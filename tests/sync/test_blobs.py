@@ -165,3 +165,19 @@ def test_attachment_declared_with_a_disallowed_type_or_size_is_invalid(client: T
         tablet.envelope(TEST_KIND, {"title": "2"}, attachments=[huge])]).json()["results"]
     assert [(r["status"], r["errors"][0]["field"]) for r in results] == [
         ("invalid", "attachments[0].mime"), ("invalid", "attachments[0].size")]
+
+
+def test_an_item_refused_once_its_blobs_arrive_leaves_only_quarantine(client: TestClient, auth: Logins,
+                                                                      tablet: TestDevice, store: Store) -> None:
+    photo = jpeg_bytes("late")
+    env = tablet.envelope(TEST_KIND, {"title": ""}, attachments=[attachment(photo)])  # the handler refuses it
+    (result,) = post_outbox(client, auth(tablet.username), tablet, [env]).json()["results"]
+    assert result["status"] == "awaiting_blobs"
+    resp = put(client, auth, tablet, hashlib.sha256(photo).hexdigest(), photo)
+    (completed,) = resp.json()["completed"]
+    assert completed["status"] == "invalid" and completed["errors"][0]["field"] == "payload.title"
+    assert store.query("SELECT COUNT(*) AS n FROM submissions") == [{"n": 0}]
+    assert store.query("SELECT status, reason FROM quarantine WHERE submission_id = ?", [env["submission_id"]]) == [
+        {"status": "invalid", "reason": "handler_invalid"}]
+    (again,) = post_outbox(client, auth(tablet.username), tablet, [env]).json()["results"]
+    assert again["status"] == "invalid"

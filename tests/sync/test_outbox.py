@@ -291,6 +291,14 @@ def test_batch_over_100_items_or_1_mib_is_413_envelope(client: TestClient, auth:
     assert resp.status_code == 413 and resp.json()["ok"] is False
 
 
+def test_a_non_object_item_is_one_invalid_result_not_a_failed_batch(client: TestClient, auth: Logins,
+                                                                    clerk_tablet: TestDevice) -> None:
+    good = clerk_tablet.envelope(TEST_KIND, {"title": "好"})
+    results = send(client, auth, clerk_tablet, "不是信封", good)  # type: ignore[arg-type]
+    assert [(r["submission_id"], r["status"]) for r in results] == [("", "invalid"), (good["submission_id"], "created")]
+    assert results[0]["errors"][0]["field"] == "envelope"
+
+
 def test_sync_headers_are_required(client: TestClient, auth: Logins, clerk_tablet: TestDevice) -> None:
     env = clerk_tablet.envelope(TEST_KIND, {"title": "x"})
     resp = client.post("/sync/v1/outbox", json={"envelopes": [env]}, headers=auth("clerk"))
@@ -338,6 +346,9 @@ def test_device_clock_off_by_more_than_five_minutes_is_flagged(client: TestClien
     assert device["clock_suspect"] is True and [a["kind"] for a in device["alerts"]] == ["clock_suspect"]
     assert store.query("SELECT clock_suspect FROM submissions WHERE id = ?", [env["submission_id"]]) == [
         {"clock_suspect": 1}]
+    post_outbox(client, auth("clerk"), clerk_tablet, [clerk_tablet.envelope(TEST_KIND, {"title": "未测时钟"})])
+    (device,) = client.get("/sync/v1/devices", headers=auth("admin")).json()["devices"]
+    assert device["clock_suspect"] is True  # a sync that measured nothing does not clear the flag
     post_outbox(client, auth("clerk"), clerk_tablet, [clerk_tablet.envelope(TEST_KIND, {"title": "校准"})],
                 device_time=now_china())
     (device,) = client.get("/sync/v1/devices", headers=auth("admin")).json()["devices"]
