@@ -11,7 +11,12 @@ import { startRouter } from './router.js';
 import { showLock } from './screens/lock.js';
 import { applyUpdateWhenClean, setWaitingWorker, syncNow } from './actions.js';
 
-const SYNC_INTERVAL_MS = 30000;
+const SYNC_INTERVAL_MS = 30000; // pwa.md §1.1: a 30–60 s timer while items are pending
+
+function syncIntervalMs() {
+  const s = Number(localStorage.getItem('sn.syncSeconds')); // a support setting, e.g. for a flaky LAN
+  return s > 0 ? s * 1000 : SYNC_INTERVAL_MS;
+}
 
 async function requestPersistence() {
   // Without persistence the browser may evict the origin under storage pressure (pwa.md §1.2).
@@ -70,7 +75,7 @@ function startSyncLoop() {
   syncTimer = setInterval(async () => {
     if (state.unlocked && (state.pending > 0 || state.reachable !== true)) await syncNow();
     else await ping();
-  }, SYNC_INTERVAL_MS);
+  }, syncIntervalMs());
 }
 
 async function boot() {

@@ -114,6 +114,10 @@ export async function finalize(spec) {
   } else {
     content = { caseId: spec.caseId, path: spec.path, body: { ...spec.body, event_id: id }, attachments: spec.attachments || [] };
   }
+  if (transport === 'envelope') {
+    const offset = await db.kvGet('clockOffsetMs');
+    if (Number.isInteger(offset)) content.fields.device_clock_offset_ms = offset;
+  }
   const box = await encryptJSON(currentKey(), content);
   const localNo = await nextLocalNo();
   const item = {
@@ -293,6 +297,11 @@ async function sendEnvelopes(items, outcome) {
       continue;
     }
     outcome.sent += batch.length;
+    if (res.clock && Number.isInteger(res.clock.offset_ms)) {
+      // sync.md §4.5: remember the measured offset; later envelopes carry it, and a suspect clock is shown.
+      await db.kvSet('clockOffsetMs', res.clock.offset_ms);
+      setState({ clockSuspect: Boolean(res.clock.suspect) });
+    }
     const byId = new Map((res.results || []).map((r) => [r.submission_id, r]));
     for (const item of batch) await applyResult(item, byId.get(item.id), outcome);
   }

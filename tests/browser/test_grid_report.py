@@ -137,3 +137,24 @@ def test_offline_report_uploads_on_reconnect_exactly_once_even_when_the_response
     page.goto(node.url + "/#/outbox")
     page.wait_for_selector("text=已受理")
     screenshot(page, "12-outbox-acked")
+
+
+def test_real_lan_outage_queues_although_the_browser_says_online(page: Any, node: Node) -> None:
+    open_app(page, node, "#/login")
+    wait_controlled(page)
+    page.evaluate("() => localStorage.setItem('sn.syncSeconds', '2')")
+    login(page, "grid2")
+    enrol(page, node)
+    page.goto(node.url + "/#/report")
+    page.wait_for_selector("#cat-groups button.chip")
+    node.stop()
+    try:
+        make_report(page, "停电期间上报：路灯不亮（节点宕机测试）", jpeg_bytes(page, 1024, 768))
+        assert page.evaluate("() => navigator.onLine") is True  # the browser believes it is online
+        page.wait_for_function("() => window.streetnode.state.reachable === false")
+        assert pending(page) == 1
+        assert "离线" in page.inner_text("#net-label")
+    finally:
+        node.restart()
+    page.wait_for_function("() => window.streetnode.state.pending === 0", timeout=30000)  # the timer drained it
+    assert "已连接" in page.inner_text("#net-label")

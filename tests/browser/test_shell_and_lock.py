@@ -98,3 +98,55 @@ def test_idle_tablet_locks_itself(page: Any, node: Node) -> None:
     page.wait_for_selector("#pin-input", timeout=15000)
     assert page.evaluate("() => window.streetnode.state.unlocked") is False
     unlock_with_pin(page)
+
+
+def test_logout_keeps_unsent_work_under_its_owner_key(page: Any, context: Any, node: Node) -> None:
+    from tests.browser.conftest import enrol, jpeg_bytes, make_report
+
+    open_app(page, node, "#/login")
+    wait_controlled(page)
+    login(page, "grid1")
+    enrol(page, node)
+    context.set_offline(True)
+    make_report(page, "共享平板测试：井盖缺失", jpeg_bytes(page, 800, 600))
+    page.goto(node.url + "/#/home")
+    page.click("#logout")
+    page.wait_for_selector("dialog >> text=还有数据未上传")
+    screenshot(page, "05-logout-warning")
+    page.click("dialog button:has-text('仍然退出')")
+    page.wait_for_selector("#login-form")
+    context.set_offline(False)
+    login(page, "grid2")
+    assert page.evaluate("() => window.streetnode.state.pending") == 0
+    page.wait_for_selector("text=本机还有其他工作人员的 1 条记录待上传")
+    # grid2's key cannot open grid1's item.
+    opened = page.evaluate(
+        """async () => {
+            const db = await import('/js/db.js'); const outbox = await import('/js/outbox.js');
+            const mine = await outbox.listItems(); const all = await db.all('outbox');
+            const other = all.find((i) => !mine.some((m) => m.id === i.id) && i.state === 'finalized');
+            try { await outbox.itemContent(other); return 'opened'; } catch (e) { return 'refused'; }
+        }"""
+    )
+    assert opened == "refused"
+    page.goto(node.url + "/#/home")
+    page.click("#logout")
+    page.wait_for_selector("#login-form")
+    login(page, "grid1")
+    page.wait_for_function("() => window.streetnode.state.pending === 0", timeout=30000)  # uploaded at sign-in
+
+
+def test_login_form_is_keyboard_operable_in_order(page: Any, node: Node) -> None:
+    open_app(page, node, "#/login")
+    page.wait_for_selector("#login-form")
+    page.focus("#login-user")
+    order = []
+    for _ in range(2):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()"))
+    assert order == ["login-pass", "登录"]
+    page.fill("#login-user", "clerk")
+    page.fill("#login-pass", "demo1234")
+    page.focus("#login-pass")
+    page.keyboard.press("Enter")  # submits without a pointer
+    page.wait_for_selector("#pin-form")

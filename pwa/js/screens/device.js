@@ -18,7 +18,7 @@ export async function render(main) {
         ? html`<p>已登记：<strong>${device.label || ''}</strong>（设备号 ${device.device_id}，签名算法 ${device.alg}，登记于 ${fmtTime(device.enrolledAt)}）</p>`
         : html`<p>本机尚未登记。上报的内容会先保存在本机，登记后自动上传。</p>
           <form id="enrol-form" novalidate>
-            <label for="enrol-code" class="req">登记码<span class="hint">由街道管理员在其平板“设备登记”中生成，一次有效</span></label>
+            <label for="enrol-code">登记码<span class="star" aria-hidden="true"> *</span><span class="hint">由街道管理员在其平板“设备登记”中生成，一次有效</span></label>
             <input id="enrol-code" type="text" autocomplete="off" required>
             <label for="enrol-label">设备名称<span class="hint">例如：石牌街网格平板 07</span></label>
             <input id="enrol-label" type="text" value="网格平板">

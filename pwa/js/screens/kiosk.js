@@ -18,9 +18,9 @@ export async function renderTrack(main, params) {
   const token = query.get('t') || '';
   mount(main, html`<h1>办件进度查询</h1>
     <form id="track-form" class="card" novalidate>
-      <label for="track-code" class="req">查询码<span class="hint">回执上的 8 位字母或数字</span></label>
+      <label for="track-code">查询码<span class="star" aria-hidden="true"> *</span><span class="hint">回执上的 8 位字母或数字</span></label>
       <input id="track-code" type="text" autocomplete="off" maxlength="8" value="${code}" style="text-transform:uppercase">
-      <label for="track-phone" class="req">手机号码后四位<span class="hint">申请时登记的手机号码</span></label>
+      <label for="track-phone">手机号码后四位<span class="star" aria-hidden="true"> *</span><span class="hint">申请时登记的手机号码</span></label>
       <input id="track-phone" type="text" inputmode="numeric" autocomplete="off" maxlength="4">
       <div id="track-error" class="field-error" role="alert"></div>
       <button type="submit" class="btn btn-primary btn-big">查询</button>
