@@ -70,6 +70,7 @@ export function renderBanners() {
   if (state.persisted === false) {
     items.push(['warn', '浏览器未授予“持久存储”，存储空间紧张时本机数据可能被清除。请及时同步，切勿清除浏览器数据。']);
   }
+  if (state.resetNotice) items.push(['info', `${state.resetNotice}（已重新下载，未上传的数据均已保留）`]);
   if (state.clockSuspect) items.push(['warn', '本机时间与街道节点相差超过 5 分钟，请在系统设置中校准时间（时限以节点时间为准）。']);
   if (state.quotaLow) items.push(['bad', '本机存储空间即将用尽，请尽快联网同步。']);
   if (state.unlocked && state.tokenExpired) {

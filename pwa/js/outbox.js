@@ -11,6 +11,7 @@ import { getDevice, signAs } from './device.js';
 import { ApiError, NetworkError, api, getToken, ping, request } from './net.js';
 import { currentKey, currentUserId } from './session.js';
 import { setState, state } from './state.js';
+import { pull } from './pull.js';
 import { isoLocal } from './ui.js';
 
 export const STATE_LABELS = {
@@ -209,6 +210,8 @@ async function drainLocked(manual) {
     const events = due.filter((i) => i.transport === 'event');
     if (envelopes.length) await sendEnvelopes(envelopes, outcome);
     for (const item of events) await sendEvent(item, outcome);
+    const device = await getDevice();
+    if (!outcome.transportError && device && device.device_id) outcome.pulled = await pull();
     if (!outcome.transportError) {
       await db.kvSet(`lastSync:${uid}`, new Date().toISOString());
     }

@@ -72,9 +72,15 @@ def test_grid_member_verifies_handles_and_meets_a_conflict(page: Any, context: A
     case_id = case_of_submission(node, submission_id)
 
     step(node, case_id, "clerk", "accept")  # 受理, sends the grid member to verify
+    synced(page)  # the pull sees the change and caches the task list and the task, never opened yet
+    context.set_offline(True)
     page.goto(node.url + "/#/tasks")
     page.wait_for_selector(f"a[href='#/task/{case_id}']")
-    assert_accessible(page, "13-tasks")
+    assert "离线" in page.inner_text("main")  # marked with the time of the cached copy
+    assert_accessible(page, "13-tasks-offline")
+    page.click(f"a[href='#/task/{case_id}']")
+    page.wait_for_selector("button[data-action]:has-text('现场核实')")
+    context.set_offline(False)
 
     act(page, node, case_id, "现场核实")
     page.check("input[name=genuine][value=yes]")

@@ -81,3 +81,34 @@ def test_service_worker_update_waits_until_no_form_is_half_filled(page: Any, nod
     page.goto(node.url + f"/#/apply/{ITEM}")
     page.wait_for_selector("text=已恢复未完成的草稿")
     assert page.input_value("[data-path='applicant.name']") == "林小梅"
+
+
+def test_must_reset_restarts_the_change_feed_and_keeps_the_outbox(page: Any, context: Any, node: Node) -> None:
+    from tests.browser.conftest import jpeg_bytes, make_report
+
+    open_app(page, node, "#/login")
+    wait_controlled(page)
+    login(page, "grid2")
+    enrol(page, node)
+    page.evaluate("() => window.streetnode.syncNow(true)")
+    page.wait_for_function("async () => !!(await (await import('/js/db.js')).kvGet('cursor:' + window.streetnode.state.user.id))")
+    context.set_offline(True)
+    make_report(page, "节点恢复备份期间的上报", jpeg_bytes(page, 800, 600))
+    before = page.evaluate("async () => (await window.streetnode.outbox.list()).length")
+
+    def restored_node(route: Any) -> None:
+        if "cursor=" in route.request.url:
+            route.fulfill(status=409, content_type="application/json", body=(
+                '{"ok":false,"error":"节点已从备份恢复，请重新下载本辖区数据（待上传的数据会保留）",'
+                '"errors":[{"field":"cursor","message":"节点已从备份恢复","reason":"new_epoch"}],'
+                '"code":"must_reset","status":409}'))
+        else:
+            route.continue_()
+
+    page.route("**/sync/v1/changes*", restored_node)
+    context.set_offline(False)
+    page.evaluate("() => window.streetnode.syncNow(true)")
+    page.wait_for_selector("text=已重新下载，未上传的数据均已保留")
+    page.wait_for_function("() => window.streetnode.state.pending === 0")
+    assert page.evaluate("async () => (await window.streetnode.outbox.list()).length") == before
+    assert page.evaluate("async () => (await window.streetnode.outbox.list())[0].state") == "acked"
