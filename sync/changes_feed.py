@@ -9,7 +9,8 @@ outbox (CommCare 412, Electric must-refetch).
 Deletes are tombstones, and so is a record that *left* the scope: a change-log row outside the scope
 for a record that had an earlier row inside it, or a record whose current ``org_path`` is outside
 (the CHT orphans). The data of a ``put`` is the record's current row, read in the same snapshot;
-personal fields (encrypted tokens, blind indexes) never travel to tablets.
+encrypted tokens and blind indexes never travel to tablets, and ID-card numbers, phones and names
+travel masked.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlite_utils import Database
 
 from server.domain.canonical import canonical_json, sha256_hex
 from server.domain.crypto import b64url_decode, b64url_encode
+from server.domain.personal import mask_id_card, mask_name, mask_phone
 from server.domain.roles import Principal, path_within
 from server.errors import MustReset
 from server.store import changes
@@ -76,9 +78,22 @@ def _reset(reason: str, message: str) -> MustReset:
     return MustReset(message, [{"field": "cursor", "message": message, "reason": reason}])
 
 
-def _clean(value: Any) -> Any:
+# DESIGN §4: lists show masked values. A tablet holds its whole scope and can be lost, so the feed
+# carries ID-card numbers, phones and names masked; the full value stays on the node.
+_MASKS: dict[str, Callable[[str], str]] = {
+    **dict.fromkeys(("id_card", "id_card_no", "id_number", "id_no", "applicant_id_card"), mask_id_card),
+    **dict.fromkeys(("phone", "mobile", "telephone", "contact_phone", "applicant_phone", "reporter_phone"),
+                    mask_phone),
+    **dict.fromkeys(("applicant_name", "reporter_name", "resident_name", "contact_name", "real_name",
+                     "person_name"), mask_name),
+}
+
+
+def _clean(value: Any, key: str = "") -> Any:
+    if isinstance(value, str) and key in _MASKS:
+        return _MASKS[key](value)
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if not k.endswith(PERSONAL_SUFFIXES)}
+        return {k: _clean(v, k) for k, v in value.items() if not k.endswith(PERSONAL_SUFFIXES)}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, str) and value[:1] in "{[":

@@ -178,3 +178,20 @@ def test_restore_from_backup_gives_a_new_epoch_and_tablets_reset_keeping_their_o
         # the tablet kept its outbox: the item the restore lost is uploaded again and recreated
         (again,) = post_outbox(client, auth("clerk"), tablet, [after_backup]).json()["results"]
         assert again["status"] == "created"
+
+
+def test_personal_columns_of_any_record_travel_masked(client: TestClient, auth: Logins, store: Store) -> None:
+    tablet = enrol_device(client, auth, "clerk")
+
+    def add(db):  # type: ignore[no-untyped-def]
+        db.execute("CREATE TABLE feed_visits (id TEXT PRIMARY KEY, org_path TEXT, resident_name TEXT, phone TEXT,"
+                   " id_card TEXT, note_enc TEXT, detail TEXT)")
+        db.execute("INSERT INTO feed_visits VALUES ('v1', ?, '欧阳小明', ?, ?, 'token', ?)",
+                   [tablet.org_path, PHONE, ID_CARD, json.dumps({"contact_phone": PHONE, "topic": "走访"})])
+        changes.record(db, "feed_visit", "v1", tablet.org_path)
+    store.write(add)
+    (row,) = [r for r in pull_all(client, auth, tablet)[0] if r["type"] == "feed_visit"]
+    data = row["data"]
+    assert data["resident_name"] == "欧**明" and data["phone"] == "138****5678"
+    assert data["id_card"] == ID_CARD[:4] + "*" * 10 + ID_CARD[-4:] and "note_enc" not in data
+    assert data["detail"] == {"contact_phone": "138****5678", "topic": "走访"}
