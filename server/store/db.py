@@ -11,6 +11,7 @@ change-log row commit together". Reads use per-thread connections of their own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 T = TypeVar("T")
+log = logging.getLogger("streetnode.store")
 
 _MAX_GROUP = 64
 
@@ -125,7 +127,19 @@ class Store:
                     stop = True
                     break
                 jobs.append(nxt)
-            self._run_group(db, jobs)
+            # A job whose caller already gave up (request cancelled before its write began) is
+            # skipped: nothing was accepted. Once running it can no longer be cancelled, so an
+            # accepted write always commits and a retry sees it as a duplicate.
+            jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+            if not jobs:
+                continue
+            try:
+                self._run_group(db, jobs)
+            except BaseException as exc:  # pragma: no cover - keep the single writer alive
+                log.exception("writer group failed")
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
 
     @staticmethod
     def _run_group(db: Database, jobs: list[_Job]) -> None:

@@ -224,3 +224,26 @@ def test_working_hour_clocks_use_the_office_hours_of_the_case_unit(s: Store) -> 
     view = s.write(create)
     due = s.read(lambda db: cases.case_row(db, view.id))["clocks"]["fix"]["due_at"]  # type: ignore[index]
     assert due.startswith("2026-11-03T10:00")  # 11-12 Monday, then 09-10 Tuesday
+
+
+def test_a_cancelled_write_never_kills_the_writer(s: Store) -> None:
+    import asyncio
+    import threading
+
+    gate = threading.Event()
+    blocker = s.submit(lambda db: gate.wait(5))  # occupies the writer
+
+    async def cancelled() -> None:
+        task = asyncio.ensure_future(s.awrite(lambda db: db.execute("INSERT INTO meta VALUES ('x', 'y')")))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(cancelled())
+    gate.set()
+    blocker.result(timeout=5)
+    assert s.write(lambda db: 42) == 42  # the writer is still alive
+    assert s.query("SELECT COUNT(*) AS n FROM meta WHERE key = 'x'")[0]["n"] == 0  # cancelled before it ran
