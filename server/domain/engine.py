@@ -314,9 +314,14 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
         raise RuleViolation(
             "conflict", "wrong_state", f"事项当前状态为「{label}」，不能执行「{transition.label_zh}」", "transition"
         )
+    if view is not None and CLOCK_OVERRIDES in draft.payload:
+        raise RuleViolation("invalid", "clock_override", "时限只能在创建事项时设定", f"payload.{CLOCK_OVERRIDES}")
+    reserved = sorted(k for k in draft.payload if k.startswith("_") and k != CLOCK_OVERRIDES)
+    if view is not None and reserved:
+        # "_"-keys are the engine's own (``_org_path`` moves a case): only a kind's ``route`` sets them,
+        # never a client's payload, or anyone could hand a case to another unit.
+        raise RuleViolation("invalid", "reserved_field", f"字段 {reserved[0]} 为系统保留字段", f"payload.{reserved[0]}")
     if CLOCK_OVERRIDES in draft.payload:
-        if view is not None:
-            raise RuleViolation("invalid", "clock_override", "时限只能在创建事项时设定", f"payload.{CLOCK_OVERRIDES}")
         try:
             clock_overrides(kind, draft.payload)
         except ValueError as exc:

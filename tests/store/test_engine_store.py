@@ -247,3 +247,12 @@ def test_a_cancelled_write_never_kills_the_writer(s: Store) -> None:
     blocker.result(timeout=5)
     assert s.write(lambda db: 42) == 42  # the writer is still alive
     assert s.query("SELECT COUNT(*) AS n FROM meta WHERE key = 'x'")[0]["n"] == 0  # cancelled before it ran
+
+
+def test_a_client_cannot_move_a_case_through_reserved_payload_fields(s: Store) -> None:
+    clerk = principal(s, "clerk")
+    cid = new_case(s, clerk, AT)
+    with pytest.raises(RuleViolation) as err:
+        step(s, cid, draft(clerk, "accept", AT, _org_path="440106/440106001000"))
+    assert err.value.code == "reserved_field" and err.value.field == "payload._org_path"
+    assert s.read(lambda db: cases.case_row(db, cid))["org_path"] == clerk.org_path  # type: ignore[index]
