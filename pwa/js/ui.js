@@ -101,18 +101,20 @@ export function fmtSize(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** Masks for lists (DESIGN §4): 138****5678, 4401**********1234. */
+/** Masks for lists, the same as server/domain/personal.py: 138****5678, 4401**********1234, 欧**明. */
 export function maskPhone(p) {
-  const s = String(p || '');
-  return s.length >= 7 ? `${s.slice(0, 3)}****${s.slice(-4)}` : s;
+  const s = String(p || '').replace(/\s/g, '');
+  return s.length <= 7 ? '*'.repeat(s.length) : `${s.slice(0, 3)}${'*'.repeat(s.length - 7)}${s.slice(-4)}`;
 }
 
 export function maskId(id) {
-  const s = String(id || '');
-  return s.length >= 8 ? `${s.slice(0, 4)}${'*'.repeat(s.length - 8)}${s.slice(-4)}` : s;
+  const s = String(id || '').replace(/\s/g, '');
+  return s.length <= 8 ? '*'.repeat(s.length) : `${s.slice(0, 4)}${'*'.repeat(s.length - 8)}${s.slice(-4)}`;
 }
 
 export function maskName(n) {
-  const s = String(n || '');
-  return s.length <= 1 ? s : `${s[0]}${'*'.repeat(Math.min(s.length - 1, 2))}`;
+  const s = Array.from(String(n || '').trim());
+  if (s.length <= 1) return '*'.repeat(s.length);
+  if (s.length === 2) return `${s[0]}*`;
+  return `${s[0]}${'*'.repeat(s.length - 2)}${s[s.length - 1]}`;
 }

@@ -37,7 +37,7 @@ export async function render(main) {
   mount(main, html`<h1>我的任务</h1>${staleNote(r)}
     ${tasks.length ? html`<ul class="list">${tasks.map((t) => html`<li><a class="rowlink" href="#/task/${t.id}">
       <strong>${t.category_name}</strong> ${t.emergency ? html`<span class="badge due-over">紧急</span>` : ''} ${dueText(t)}<br>
-      <span class="small">${t.number} · ${t.state_label} · ${(t.location && t.location.place) || ''}</span><br>
+      <span class="small">${[t.number, t.state_label, t.location && t.location.place].filter(Boolean).join(' · ')}</span><br>
       <span class="small muted">${t.description}</span></a></li>`)}</ul>` : html`<p class="muted">暂无待办任务。</p>`}`);
 }
 
