@@ -341,18 +341,34 @@ def recompute_open_clocks(db: Database, calendar: WorkCalendar, now: datetime) -
 
 
 def due_timers(db: Database, calendar: WorkCalendar, now: datetime) -> list[tuple[str, str]]:
-    """(case_id, transition) pairs whose timer clock has run out: deemed acceptance, 挂账 expiry."""
+    """(case_id, transition) pairs whose timer clock has run out: deemed acceptance, 挂账 expiry.
+
+    Runs every minute, so it reads only cases of kinds with timers, in a timer's states, whose
+    cached due date has passed; only those are folded again to confirm.
+    """
+    from server.domain.kinds import REGISTRY
+
     out: list[tuple[str, str]] = []
-    for case_id in open_case_ids(db):
-        kind, view, _ = load_view(db, case_id)
+    seen: set[str] = set()
+    for kind in REGISTRY.values():
         for timer in kind.timers:
-            clock: ClockState | None = view.clocks.get(timer.clock)
-            if view.state not in timer.states or clock is None:
-                continue
-            due = compute_due(clock, calendar, org.office_hours_for(db, view.org_path))
-            if due.due_at is not None and clock.stopped_at is None and due.due_at <= now:
-                out.append((case_id, timer.transition))
-                break
+            states = sorted(timer.states)
+            rows = db.execute(
+                f"SELECT id, json_extract(clocks, ?) FROM cases WHERE kind = ? AND state IN"
+                f" ({', '.join('?' for _ in states)})",
+                [f"$.{timer.clock}.due_at", kind.name, *states],
+            ).fetchall()
+            for case_id, cached_due in rows:
+                if case_id in seen or not cached_due or datetime.fromisoformat(cached_due) > now:
+                    continue
+                _, view, _ = load_view(db, case_id)
+                clock: ClockState | None = view.clocks.get(timer.clock)
+                if view.state not in timer.states or clock is None or clock.stopped_at is not None:
+                    continue
+                due = compute_due(clock, calendar, org.office_hours_for(db, view.org_path))
+                if due.due_at is not None and due.due_at <= now:
+                    out.append((case_id, timer.transition))
+                    seen.add(case_id)
     return out
 
 
