@@ -54,6 +54,7 @@ async function registerServiceWorker() {
         if (w.state === 'installed' && navigator.serviceWorker.controller) offerUpdate(w);
       });
     });
+    navigator.serviceWorker.addEventListener('message', (ev) => { if (ev.data && ev.data.type === 'SYNC') syncNow(); });
     navigator.serviceWorker.addEventListener('controllerchange', () => {
       if (reloading || !state.updateWaiting) return; // first install: nothing to reload
       reloading = true;

@@ -131,7 +131,14 @@ export async function finalize(spec) {
     if (spec.formKey) s.kv.put({ k: draftPointer(spec.formKey), v: null });
   });
   await refreshCounts();
+  wakeLater();
   return item;
+}
+
+function wakeLater() {
+  // Where Background Sync exists, the browser wakes the worker when the network returns.
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.ready.then((reg) => (reg.sync ? reg.sync.register('outbox') : null)).catch(() => {});
 }
 
 // ---- listing ------------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ export async function login(username, password, deviceId) {
   if (!key) key = await newDataKey();
   const now = Date.now();
   const slots = { password: await wrapDataKey(key, passwordSecret(uid, password)) };
-  if (reused && rec.slots.pin && !rec.loggedOut) {
+  // A PIN still inside its shift is renewed; an expired one is never revived (pwa.md §5: bounded grace).
+  if (reused && rec.slots.pin && !rec.loggedOut && now < rec.slots.pin.validUntil) {
     slots.pin = { ...rec.slots.pin, validUntil: now + SHIFT_MS }; // a new online login renews the shift
   }
   rec = {

@@ -46,3 +46,10 @@ def test_vendored_files_are_documented() -> None:
     for path in (PWA / "vendor").iterdir():
         if path.name != "README.md":
             assert path.name in readme, path.name
+
+
+def test_form_schemas_in_the_pwa_match_the_exported_ones() -> None:
+    for name in stamp_pwa.PWA_SCHEMAS:
+        exported = stamp_pwa.SCHEMAS_SRC / name
+        if exported.exists():
+            assert (PWA / "schemas" / name).read_bytes() == exported.read_bytes(), f"{name}: run the stamp"

@@ -150,3 +150,23 @@ def test_login_form_is_keyboard_operable_in_order(page: Any, node: Node) -> None
     page.focus("#login-pass")
     page.keyboard.press("Enter")  # submits without a pointer
     page.wait_for_selector("#pin-form")
+
+
+def test_pin_expires_with_the_shift(page: Any, node: Node) -> None:
+    open_app(page, node, "#/login")
+    login(page, "supervisor")
+    # The shift (12 h after the online login) is over: move the PIN slot's end into the past.
+    page.evaluate(
+        """async () => {
+            const db = await import('/js/db.js');
+            const rec = await db.get('users', window.streetnode.state.user.id);
+            rec.slots.pin.validUntil = Date.now() - 1000;
+            await db.put('users', rec);
+        }"""
+    )
+    page.click("#lock-now")
+    page.wait_for_selector("text=请联网登录")  # no PIN pad: the password is needed
+    assert page.query_selector("#pin-input") is None
+    page.fill("#login-pass", "demo1234")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#pin-form")  # the expired PIN is gone: a new shift needs a new PIN
