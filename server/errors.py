@@ -13,7 +13,9 @@
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── AccountLocked (423 account_locked)
-    └── RateLimited (429 rate_limited)
+    ├── RateLimited (429 rate_limited)
+    ├── BadGateway (502 bad_gateway)           the district hub answered wrongly
+    └── ServiceUnavailable (503 unavailable)   the district hub cannot be reached
 
 Every error renders as the envelope of DESIGN.md §7:
 ``{"ok": false, "error": summary, "errors": [{"field", "message"}], "code", "status"}``.
@@ -99,6 +101,16 @@ class AccountLocked(StreetnodeError):
 class RateLimited(StreetnodeError):
     status = 429
     code = "rate_limited"
+
+
+class BadGateway(StreetnodeError):
+    status = 502
+    code = "bad_gateway"
+
+
+class ServiceUnavailable(StreetnodeError):
+    status = 503
+    code = "unavailable"
 
 
 def field_errors_from_pydantic(exc: Any) -> list[dict[str, Any]]:

@@ -36,11 +36,13 @@ from server.domain.crypto import b64url_decode
 from server.domain.ids import now_china
 from server.domain.roles import Role
 from server.errors import (
+    BadGateway,
     BadRequest,
     Conflict,
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     StreetnodeError,
     Unauthorized,
     ValidationFailed,
@@ -59,16 +61,6 @@ from sync.status import street_status
 from sync.transport import HubProblem, HubUnreachable
 
 
-class _Upstream(StreetnodeError):
-    status = 502
-    code = "bad_gateway"
-
-
-class _Unavailable(StreetnodeError):
-    status = 503
-    code = "unavailable"
-
-
 class SyncRunRequest(Input):
     batch_rows: int = Field(500, ge=1, le=500, description="rows per up-batch")
 
@@ -79,7 +71,7 @@ ADMIN = frozenset({Role.DISTRICT_ADMIN})
 STREET_SYNC = frozenset({Role.STREET_ADMIN})
 _BY_STATUS: dict[int, type[StreetnodeError]] = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound,
                                                 409: Conflict, 413: PayloadTooLarge, 422: ValidationFailed,
-                                                502: _Upstream, 503: _Unavailable}
+                                                502: BadGateway, 503: ServiceUnavailable}
 _CLASSES: dict[tuple[int, str], type[StreetnodeError]] = {}
 
 

@@ -27,7 +27,7 @@ from server.domain.roles import ADMINS, STAFF_ROLES, Role, can_see, path_within
 from server.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from server.node import data_key, node_key
 from server.store import audit
-from server.web.endpoint import PUBLIC, Endpoint, RequestContext, read_json
+from server.web.endpoint import PUBLIC, Endpoint, RequestContext, read_json, read_limited
 from sync import changes_feed, devices, outbox
 from sync.blobs import BlobStore, check_mime, check_sha256, parse_content_range
 
@@ -181,14 +181,7 @@ async def post_outbox(ctx: RequestContext) -> dict[str, Any]:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"附件超过上限 {limit} 字节", field="body")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited(request, limit, f"附件超过上限 {limit} 字节")
 
 
 def _lock(ctx: RequestContext, sha256: str) -> asyncio.Lock:

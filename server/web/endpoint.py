@@ -105,6 +105,18 @@ class Endpoint:
         return f"{self.method} {self.path}"
 
 
+async def read_limited(request: Request, limit: int, message: str) -> bytes:
+    """The request body, refused with 413 as soon as it grows past ``limit`` (never buffered whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(message, field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -112,14 +124,7 @@ async def read_json(request: Request, limit: int) -> Any:
     ctype = request.headers.get("content-type", "")
     if ctype and "json" not in ctype:
         raise UnsupportedMediaType("请求体必须是 application/json", field="content-type")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"请求体超过上限 {limit} 字节", field="body")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await read_limited(request, limit, f"请求体超过上限 {limit} 字节")
     if not raw.strip():
         raise MalformedJSON("缺少 JSON 请求体", field="body")
     try:
