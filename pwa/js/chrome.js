@@ -26,6 +26,8 @@ function wire() {
     if (!state.unlocked) { toast('请先登录或解锁'); return; }
     const r = await syncNow(true);
     if (!r) return;
+    if (r.skipped === 'busy') { toast('正在同步，请稍候'); return; }
+    if (r.skipped) return;
     if (r.transportError === 'unreachable' || r.transportError === 'network') toast('无法连接街道节点，数据已保存在本机，联网后自动上传');
     else if (r.transportError === 'not_enrolled') toast('本设备尚未登记，请在「更多 → 设备登记」中输入登记码');
     else if (r.transportError === 'login') toast('登录已过期，请联网后重新登录');

@@ -193,13 +193,28 @@ export async function retry(id) {
 let conflictListener = null;
 export function onConflicts(fn) { conflictListener = fn; }
 
+let again = false;
+
 export async function drain({ manual = false } = {}) {
   if (!currentKey()) return { skipped: 'locked' };
+  const run = async () => {
+    // A request that arrives while a drain runs is not dropped: the running drain goes round again,
+    // so an item saved mid-upload does not wait for the timer.
+    let result;
+    do {
+      again = false;
+      result = await drainLocked(manual);
+    } while (again && !result.transportError && currentKey());
+    return result;
+  };
   if (navigator.locks) {
     // Page tabs (and a future SW sync handler) must never send one item twice at once.
-    return navigator.locks.request('sn-outbox', { ifAvailable: true }, (lock) => (lock ? drainLocked(manual) : { skipped: 'busy' }));
+    return navigator.locks.request('sn-outbox', { ifAvailable: true }, (lock) => {
+      if (!lock) { again = true; return { skipped: 'busy' }; }
+      return run();
+    });
   }
-  return drainLocked(manual);
+  return run();
 }
 
 async function drainLocked(manual) {
