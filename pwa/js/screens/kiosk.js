@@ -26,7 +26,8 @@ export async function renderTrack(main, params) {
       <button type="submit" class="btn btn-primary btn-big">查询</button>
     </form>
     <div id="track-result" aria-live="polite"></div>
-    <p class="small muted">本页无需登录。查询信息仅用于核对身份，不会保存在本机。</p>`);
+    <p class="small muted">本页无需登录。查询信息仅用于核对身份，不会保存在本机。</p>
+    <p class="small"><a href="#/login">工作人员入口</a></p>`);
   $('#track-form', main).addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const c = $('#track-code', main).value.trim().toUpperCase();

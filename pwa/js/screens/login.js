@@ -5,6 +5,7 @@ import { describeErrors, NetworkError } from '../net.js';
 import { login, setPin } from '../session.js';
 import { getDevice } from '../device.js';
 import { go } from '../router.js';
+import { state } from '../state.js';
 import { afterUnlock } from '../actions.js';
 
 /** The username/password form; `onDone({needsPin})` after a successful login. */
@@ -50,6 +51,7 @@ export async function afterLogin(res) {
 }
 
 export function render(main) {
+  if (state.unlocked && !state.tokenExpired) { go('/home'); return; }
   mount(main, html`<h1>工作人员登录</h1>
     <div class="card">
       <p class="muted">请使用街道分配的账号登录。登录后可设置 6 位 PIN，本班次内离线时用 PIN 解锁。</p>
