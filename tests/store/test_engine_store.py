@@ -230,8 +230,14 @@ def test_a_cancelled_write_never_kills_the_writer(s: Store) -> None:
     import asyncio
     import threading
 
-    gate = threading.Event()
-    blocker = s.submit(lambda db: gate.wait(5))  # occupies the writer
+    gate, running = threading.Event(), threading.Event()
+
+    def block(db):  # type: ignore[no-untyped-def]
+        running.set()
+        return gate.wait(5)
+
+    blocker = s.submit(block)  # occupies the writer, so the next write waits in the queue
+    assert running.wait(5)
 
     async def cancelled() -> None:
         task = asyncio.ensure_future(s.awrite(lambda db: db.execute("INSERT INTO meta VALUES ('x', 'y')")))
