@@ -117,6 +117,22 @@ async def me(ctx: RequestContext) -> dict[str, Any]:
     return {"ok": True, "user": user_out(u).model_dump()}
 
 
+async def key_encryption_key(ctx: RequestContext) -> dict[str, Any]:
+    """The server half of the PWA's key wrapping (pwa.md §5): a per-user key the tablet never stores.
+
+    The tablet wraps its local data key with this key *and* with its PIN-derived key, so a stolen
+    tablet's IndexedDB opens neither without the user's PIN nor without a signed-in session. Derived
+    from the node's data key (HMAC subkey of its own purpose), so nothing new is stored, and rotating
+    the data key rotates every user's KEK.
+    """
+    p = ctx.user()
+    from server.domain.crypto import b64url_encode
+    from server.node import data_key
+
+    kek = bytes.fromhex(data_key(ctx.settings).blind_index(p.user_id, "pwa.kek"))
+    return {"ok": True, "kek": b64url_encode(kek), "kid": "v1", "alg": "A256GCM-KW"}
+
+
 async def org_units(ctx: RequestContext) -> dict[str, Any]:
     p = ctx.user()
     tier = ctx.query.get("tier")
@@ -243,6 +259,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/v1/auth/logout", logout, STAFF_ROLES, "退出登录（注销凭证）", writes=True,
              tags=("auth",)),
     Endpoint("GET", "/api/v1/auth/me", me, STAFF_ROLES, "当前用户", tags=("auth",)),
+    Endpoint("GET", "/api/v1/auth/kek", key_encryption_key, STAFF_ROLES, "本机数据密钥的服务器端包裹密钥",
+             tags=("auth",)),
     Endpoint("GET", "/api/v1/org/units", org_units, STAFF_ROLES, "本人管辖范围内的组织单元", tags=("org",)),
     Endpoint("GET", "/api/v1/cases", list_cases, STAFF_ROLES, "本人管辖范围内的事项", tags=("cases",)),
     Endpoint("GET", "/api/v1/cases/{case_id}", get_case, STAFF_ROLES, "事项详情与时间线", tags=("cases",)),

@@ -86,3 +86,11 @@ def test_bad_bodies_get_envelopes_and_write_nothing(client: TestClient, store: S
                     "unsupported_media_type")
     assert audit_count(store) == before
     assert store.query("SELECT COUNT(*) AS n FROM tokens")[0]["n"] == 0
+
+
+def test_kek_is_per_user_stable_and_needs_a_session(client: TestClient, auth: Logins) -> None:
+    first = client.get("/api/v1/auth/kek", headers=auth("grid1")).json()
+    again = client.get("/api/v1/auth/kek", headers=auth("grid1")).json()
+    other = client.get("/api/v1/auth/kek", headers=auth("grid2")).json()
+    assert first["kek"] == again["kek"] != other["kek"] and len(first["kek"]) == 43  # 32 bytes, base64url
+    assert_envelope(client.get("/api/v1/auth/kek"), 401, "unauthorized")
