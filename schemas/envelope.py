@@ -191,17 +191,28 @@ class OutboxItemResult(_Input):
     status: OutboxItemStatus
     receipt: Receipt | None = None
     current_head: Uuid | None = Field(default=None, description="for stale_version: the head to rebase on")
+    conflict_id: str | None = Field(default=None, description="for stale_version of a case event: the conflict record")
     errors: list[FieldError] = Field(default_factory=list)
+    record: dict[str, Any] | None = Field(
+        default=None, description="what the intake handler created, e.g. case_id, number, query_code"
+    )
 
 
 class OutboxRequest(_Input):
     envelopes: list[dict[str, Any]] = Field(min_length=1, max_length=OUTBOX_MAX_ENVELOPES)
 
 
+class ClockMeasurement(_Input):
+    offset_ms: StrictInt | None = Field(description="node time minus X-Device-Time, when the header was sent")
+    suspect: bool = Field(description="the device's clock is off by more than 5 minutes (sync.md §4.5)")
+
+
 class OutboxResponse(_Input):
+    ok: bool = True
     results: list[OutboxItemResult]
     node_id: Identifier
-    node_time: Timestamp = Field(description="for the device's clock-offset measurement (sync.md §4.5)")
+    server_time: Timestamp = Field(description="for the device's clock-offset measurement (sync.md §4.5)")
     write_checkpoint: StrictInt | None = Field(
         default=None, ge=0, description="do not apply pulled rows over pending ones until high_seq ≥ this"
     )
+    clock: ClockMeasurement

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 import server.store.case_event_intake  # noqa: F401  (registers the case_event envelope kind)
-from schemas.envelope import OUTBOX_MAX_ENVELOPES, OutboxRequest
+from schemas.envelope import OUTBOX_MAX_ENVELOPES, OutboxRequest, OutboxResponse
 from schemas.sync_leg_a import EnrolmentRequest, RegisterDeviceRequest, RevokeDeviceRequest
 from server.domain.crypto import b64url_encode
 from server.domain.ids import now_china
@@ -280,7 +280,7 @@ ENDPOINTS: list[Endpoint] = [
              body=RevokeDeviceRequest, writes=True, tags=("sync",)),
     Endpoint("GET", "/sync/v1/quarantine", list_quarantine, OVERSEERS, "隔离区中的提交（待核查）", tags=("sync",)),
     Endpoint("POST", "/sync/v1/outbox", post_outbox, STAFF_ROLES, "上传一批签名提交（每条一个结果与回执）",
-             body=OutboxRequest, writes=True, tags=("sync",), raw_body=True),
+             body=OutboxRequest, response=OutboxResponse, writes=True, tags=("sync",), raw_body=True),
     Endpoint("GET", "/sync/v1/blobs/{sha256}", get_blob, STAFF_ROLES, "下载附件；HEAD 查询是否已存在及续传位置",
              tags=("sync",)),
     Endpoint("PUT", "/sync/v1/blobs/{sha256}", put_blob, STAFF_ROLES, "上传附件（整份或 Content-Range 分段）",

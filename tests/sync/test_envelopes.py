@@ -531,7 +531,8 @@ def test_outbox_results_and_response() -> None:
     ):
         OutboxItemResult.model_validate({"submission_id": "x", "status": status})
     response = OutboxResponse.model_validate(
-        {"results": [result.model_dump()], "node_id": "node-shipai", "node_time": "2026-05-01T09:31:02+08:00"}
+        {"results": [result.model_dump()], "node_id": "node-shipai", "server_time": "2026-05-01T09:31:02+08:00",
+         "clock": {"offset_ms": None, "suspect": False}}
     )
     assert response.write_checkpoint is None
 

@@ -15,6 +15,7 @@ import httpx2
 import pytest
 from starlette.testclient import TestClient
 
+from schemas.envelope import OutboxResponse
 from server.config import Settings
 from server.domain.crypto import SigningKey, b64url_decode, b64url_encode
 from server.domain.ids import now_china, uuid7
@@ -69,6 +70,7 @@ def test_created_item_gets_a_receipt_signed_by_the_node(client: TestClient, auth
     verify_receipt(result["receipt"], node_public, submission_id=env["submission_id"],
                    payload_sha256=env["payload_sha256"])
     assert body["write_checkpoint"] == result["receipt"]["node_seq"] and body["server_time"]
+    OutboxResponse.model_validate(body)  # the documented response model is what the node sends
     assert result["record"]["case_id"] == env["submission_id"] and cases_of(store, env["submission_id"]) == 1
     row = store.query("SELECT status, node_seq, kind, user_id FROM submissions WHERE id = ?", [env["submission_id"]])
     assert row == [{"status": "created", "node_seq": result["receipt"]["node_seq"], "kind": TEST_KIND,
