@@ -30,7 +30,7 @@ from server.domain.crypto import (
     write_private_file,
 )
 from server.domain.ids import now_china
-from server.node import node_key
+from server.node import data_key, node_key
 from server.store.db import Store
 from server.store.seed import get_meta
 
@@ -101,6 +101,9 @@ def street_side(settings: Settings, db: Database) -> StreetSide | None:
     pin = load_pin(settings)
     if pin is None:
         return None
+    from sync import expand_hall
+
+    expand_hall.register(data_key(settings))  # applicants go up readable by the district, sealed to it
     return StreetSide(node_id=get_meta(db, "node_id") or settings.node_id, street_code=get_meta(db, "org_unit") or "",
                       epoch=get_meta(db, "epoch") or "", key=node_key(settings), pin=pin)
 

@@ -172,3 +172,34 @@ def test_unknown_entities_travel_as_references(pair: Pair) -> None:
     pair.sync()
     row = pair.hub_store.query("SELECT kind, op, data FROM hub_rows WHERE entity_id = 'x-1'")[0]
     assert row["kind"] == "ref" and row["op"] == "delete" and row["data"] in (None, "null")
+
+
+def test_a_hall_applicant_reaches_the_district_sealed_and_readable_only_there(pair: Pair) -> None:
+    from server.domain.personal import id_card_check_char
+    from server.node import data_key
+    from server.store.calendars import current_calendar
+    from server.store.hall import handle_application
+    from server.store.intake import IntakeContext
+
+    id17 = "44010619900101123"
+    id_card = id17 + id_card_check_char(id17)
+    clerk = pair.principal("clerk")
+    payload = {"item_code": "GF00101000-440106000000-01", "materials": [], "note": "",
+               "applicant": {"name": "陈大文", "id_card": id_card, "phone": "13800008000", "address": "石牌东路 1 号"}}
+
+    def intake(db):  # type: ignore[no-untyped-def]
+        ctx = IntakeContext(node_id="test-street", principal=clerk, received_at=now_china(),
+                            calendar=current_calendar(db), services={"data_key": data_key(pair.street)})
+        return handle_application(db, payload, ctx)
+
+    result = pair.street_store.write(intake)
+    assert result.status == "created", result.errors
+    case_id = result.record["case_id"]
+    pair.sync()
+    row = pair.hub_store.query(
+        "SELECT data, sealed FROM hub_records WHERE entity = 'hall_application' AND entity_id = ?", [case_id])[0]
+    assert "陈大文" not in row["data"] and id_card not in row["data"] and "13800008000" not in row["data"]
+    assert json.loads(row["data"])["item_code"] == payload["item_code"]
+    district = EncryptionKeyPair.load(pair.hub.key_dir / "district-enc.key")
+    personal = records.open_personal(json.loads(row["sealed"]), district, "test-street", "hall_application", case_id)
+    assert personal["applicant"] == payload["applicant"]
