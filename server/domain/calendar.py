@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
+from functools import cache
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import chinese_calendar
 
@@ -138,6 +139,10 @@ class WorkCalendar:
     version: str
     overrides: Mapping[date, CalendarEntry] = field(default_factory=dict)
     complete_years: frozenset[int] = frozenset()
+    # Results of pure computations over this (immutable) calendar, e.g. day-unit due dates keyed by
+    # their inputs (clocks.compute_due). Lives and dies with the calendar object, so a newly published
+    # version never sees an old version's answers.
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for day, entry in self.overrides.items():
@@ -191,8 +196,12 @@ class WorkCalendar:
         return self.day_info(day).work
 
 
+@cache
 def builtin_calendar() -> WorkCalendar:
-    """The calendar of the installed ``chinese_calendar`` package, without district overrides."""
+    """The calendar of the installed ``chinese_calendar`` package, without district overrides.
+
+    One shared object: it is immutable, and sharing keeps its ``memo`` warm across requests.
+    """
     return WorkCalendar(version=BUILTIN_VERSION)
 
 

@@ -279,7 +279,24 @@ def compute_due(state: ClockState, calendar: WorkCalendar, hours: OfficeHours | 
     Never raises for years the calendar does not know: such days follow the weekend rule and
     the result is ``provisional``, to be recomputed when the district publishes the year.
     """
-    hours = hours or OfficeHours()
+    if state.spec.unit in (ClockUnit.WORKING_DAY, ClockUnit.CALENDAR_DAY):
+        # Day units depend on the start *date* only (the start instant is never read), not on office
+        # hours: every case created on one day shares its answer, memoised on the immutable calendar.
+        key = ("due", state.spec, _local(state.started_at).date(), state.pauses, state.extensions,
+               state.stopped_at)
+        found = calendar.memo.get(key)
+        if found is None:
+            if len(calendar.memo) >= _MEMO_LIMIT:
+                calendar.memo.clear()  # bounded: a long-running node must not grow it without end
+            found = calendar.memo[key] = _compute_due(state, calendar, OfficeHours())
+        return found  # type: ignore[no-any-return]
+    return _compute_due(state, calendar, hours or OfficeHours())
+
+
+_MEMO_LIMIT = 4096
+
+
+def _compute_due(state: ClockState, calendar: WorkCalendar, hours: OfficeHours) -> DueDate:
     trace = _Trace()
     if state.spec.unit is ClockUnit.WORKING_HOUR:
         due_at = _count_hours(state, calendar, hours, trace)

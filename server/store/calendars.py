@@ -15,19 +15,30 @@ from sqlite_utils import Database
 from server.domain.calendar import CalendarEntry, WorkCalendar, builtin_calendar
 from server.store import audit, cases, changes
 
+# Built calendars by their full content (version label and every entry row), so one object, and its
+# memo of due dates, serves every request until a new version is published. Keyed by content rather
+# than by label: two databases in one process may carry the same label with different entries.
+_BUILT: dict[tuple[str, tuple[tuple[Any, ...], ...]], WorkCalendar] = {}
+
 
 def current_calendar(db: Database) -> WorkCalendar:
     row = db.execute("SELECT version FROM calendar_versions WHERE active = 1").fetchone()
     base = builtin_calendar()
     if row is None:
         return base
-    entries = [
-        CalendarEntry(day=date.fromisoformat(d), work=bool(w), reason=r, name=n)
-        for d, w, r, n in db.execute(
+    rows = tuple(
+        tuple(r) for r in db.execute(
             "SELECT day, work, reason, name FROM calendar_entries WHERE version = ? ORDER BY day", [row[0]]
         ).fetchall()
-    ]
-    return base.with_entries(entries, row[0])
+    )
+    key = (row[0], rows)
+    built = _BUILT.get(key)
+    if built is None:
+        entries = [CalendarEntry(day=date.fromisoformat(d), work=bool(w), reason=r, name=n) for d, w, r, n in rows]
+        if len(_BUILT) >= 64:
+            _BUILT.clear()
+        built = _BUILT[key] = base.with_entries(entries, row[0])
+    return built
 
 
 def publish_version(
