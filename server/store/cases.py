@@ -147,14 +147,19 @@ def clock_summary(
     return out, earliest
 
 
-def _write_cache(db: Database, kind: CaseKind, view: CaseView, calendar: WorkCalendar, now: datetime) -> None:
+def _cache_values(db: Database, view: CaseView, calendar: WorkCalendar, now: datetime) -> list[Any]:
+    """state, version, data, clocks, due_at, org_path, owner_tier, updated_at: the cache row's folded part."""
     clocks, due_at = clock_summary(view, calendar, now, org.office_hours_for(db, view.org_path))
+    return [view.state, view.version, json.dumps(view.data, ensure_ascii=False, default=str),
+            json.dumps(clocks, ensure_ascii=False), due_at, view.org_path, tier_of_path(view.org_path).value,
+            now.isoformat()]
+
+
+def _write_cache(db: Database, kind: CaseKind, view: CaseView, calendar: WorkCalendar, now: datetime) -> None:
     db.execute(
         "UPDATE cases SET state = ?, version = ?, data = ?, clocks = ?, due_at = ?, org_path = ?, owner_tier = ?,"
         " updated_at = ? WHERE id = ?",
-        [view.state, view.version, json.dumps(view.data, ensure_ascii=False, default=str),
-         json.dumps(clocks, ensure_ascii=False), due_at, view.org_path, tier_of_path(view.org_path).value,
-         now.isoformat(), view.id],
+        [*_cache_values(db, view, calendar, now), view.id],
     )
 
 
@@ -188,13 +193,16 @@ def create_case(
     prefix = number_prefix or _street_code(org_path) or kind.number_prefix or kind.name
     number = next_number(db, prefix, draft.node_time)
     now = draft.node_time
+    # The cache row is inserted once with its folded state (one INSERT instead of INSERT + UPDATE);
+    # it is still exactly the fold of the event log, written in the same transaction as the event.
+    first = apply_event(kind, None, event, org_path)
     db.execute(
-        "INSERT INTO cases (id, kind, number, org_path, owner_tier, state, version, data, clocks, created_at,"
-        " updated_at, origin_node) VALUES (?, ?, ?, ?, ?, ?, 0, ?, '{}', ?, ?, ?)",
-        [case_id, kind.name, number, org_path, tier_of_path(org_path).value, event.to_state,
-         "{}", now.isoformat(), now.isoformat(), node_id],
+        "INSERT INTO cases (state, version, data, clocks, due_at, org_path, owner_tier, updated_at,"
+        " id, kind, number, created_at, origin_node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [*_cache_values(db, first, calendar, event.node_time), case_id, kind.name, number, now.isoformat(),
+         node_id],
     )
-    view = _append(db, kind, None, event, org_path, calendar)
+    view = _append(db, kind, None, event, org_path, calendar, folded=first)
     return view, number
 
 
@@ -208,15 +216,20 @@ def _with_origin(event: Event, node_id: str) -> Event:
 
 
 def _append(
-    db: Database, kind: CaseKind, view: CaseView | None, event: Event, org_path: str, calendar: WorkCalendar
+    db: Database, kind: CaseKind, view: CaseView | None, event: Event, org_path: str, calendar: WorkCalendar,
+    *, folded: CaseView | None = None,
 ) -> CaseView:
+    """Append ``event``; ``folded`` is given by create_case, whose cache row already holds the new state."""
     row = event_row(event, kind.name)
     db.execute(
         f"INSERT INTO case_events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})",
         [row[c] for c in _EVENT_COLS],
     )
-    new = apply_event(kind, view, event, org_path)
-    _write_cache(db, kind, new, calendar, event.node_time)
+    if folded is None:
+        new = apply_event(kind, view, event, org_path)
+        _write_cache(db, kind, new, calendar, event.node_time)
+    else:
+        new = folded
     audit.append(
         db,
         actor=event.actor,
