@@ -17,7 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from server.domain.calendar import OfficeHours, WorkCalendar
-from server.domain.clocks import ClockState, clock_status, compute_due
+from server.domain.clocks import ClockState, ClockUnit, clock_status, compute_due
 from server.domain.engine import CaseKind, CaseView, Draft, Event, RuleViolation, apply_event, decide, fold
 from server.domain.ids import uuid7
 from server.domain.kinds import get_kind
@@ -149,7 +149,10 @@ def clock_summary(
 
 def _cache_values(db: Database, view: CaseView, calendar: WorkCalendar, now: datetime) -> list[Any]:
     """state, version, data, clocks, due_at, org_path, owner_tier, updated_at: the cache row's folded part."""
-    clocks, due_at = clock_summary(view, calendar, now, org.office_hours_for(db, view.org_path))
+    # Office hours matter only to working-hour clocks; day-unit clocks (all of the services hall's)
+    # never read them, so the org look-up is skipped for them.
+    hourly = any(c.spec.unit is ClockUnit.WORKING_HOUR for c in view.clocks.values())
+    clocks, due_at = clock_summary(view, calendar, now, org.office_hours_for(db, view.org_path) if hourly else None)
     return [view.state, view.version, json.dumps(view.data, ensure_ascii=False, default=str),
             json.dumps(clocks, ensure_ascii=False), due_at, view.org_path, tier_of_path(view.org_path).value,
             now.isoformat()]
