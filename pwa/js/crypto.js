@@ -2,8 +2,12 @@
 //
 // Personal data at rest (OWASP ASVS 5.0 14.3.3 exception for offline work, pwa.md §5): every
 // outbox payload, photo and cached personal read is AES-256-GCM under a random per-user data key.
-// The data key is only ever stored wrapped: under a PIN-derived key (offline unlock within a
-// shift) and under a password-derived key (recovery after a successful online login).
+// The data key is only ever stored wrapped, and every current slot needs two factors (issue 6 §2:
+// "key wrapped by the PIN-derived key and a server-provided key"):
+//   password slot: HKDF(PBKDF2(password) || server KEK) — opened at an online login only;
+//   PIN slot:      HKDF(PBKDF2(PIN) || server KEK), with the KEK itself sealed under HKDF(PBKDF2(PIN))
+//                  so a PIN opens it offline; the PIN slot lives for one shift and goes at logout.
+// The server KEK (GET /api/v1/auth/kek) is never stored in the clear (threat model: pwa/README.md).
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -56,28 +60,76 @@ export async function newDataKey() {
   return crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt', 'decrypt']);
 }
 
-async function deriveWrappingKey(secret, salt, iterations) {
-  const base = await crypto.subtle.importKey('raw', enc.encode(secret), 'PBKDF2', false, ['deriveKey']);
-  return crypto.subtle.deriveKey({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, base,
-    { name: 'AES-GCM', length: 256 }, false, ['wrapKey', 'unwrapKey']);
+async function pbkdf2Bits(secret, salt, iterations) {
+  const base = await crypto.subtle.importKey('raw', enc.encode(secret), 'PBKDF2', false, ['deriveBits']);
+  return new Uint8Array(await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, base, 256));
 }
 
-/** A wrap slot: the data key encrypted under a key derived from `secret` (a PIN or a password). */
-export async function wrapDataKey(dataKey, secret, iterations = PBKDF2_ITERATIONS) {
+/** An AES-GCM key from HKDF-SHA-256 over the concatenated factors; `info` keeps each use apart. */
+async function hkdfKey(parts, salt, info, usages) {
+  const ikm = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { ikm.set(p, at); at += p.length; }
+  const base = await crypto.subtle.importKey('raw', ikm, 'HKDF', false, ['deriveKey']);
+  ikm.fill(0);
+  return crypto.subtle.deriveKey({ name: 'HKDF', hash: 'SHA-256', salt, info: enc.encode(info) }, base,
+    { name: 'AES-GCM', length: 256 }, false, usages);
+}
+
+const SLOT_INFO = 'streetnode/pwa/slot/v2';
+const KEK_BOX_INFO = 'streetnode/pwa/kek-box/v2';
+
+/** The server's key-encryption key as bytes, checked: 32 bytes of base64url and a key id. */
+export function parseServerKek(body) {
+  const raw = body && typeof body.kek === 'string' ? unb64url(body.kek) : null;
+  if (!raw || raw.length !== 32 || !body.kid) throw new Error('服务器返回的密钥无效');
+  return { kid: String(body.kid), bytes: raw };
+}
+
+/**
+ * A wrap slot: the data key under HKDF(PBKDF2(secret) || KEK). Without `sealKek` it is the password
+ * slot; with it the KEK is also sealed under the secret alone, so that secret (a PIN) opens it offline.
+ */
+export async function wrapDataKey(dataKey, secret, kek, { sealKek = false, iterations = PBKDF2_ITERATIONS } = {}) {
   const salt = randomBytes(16); const iv = randomBytes(12);
-  const kek = await deriveWrappingKey(secret, salt, iterations);
-  const wrapped = await crypto.subtle.wrapKey('raw', dataKey, kek, { name: 'AES-GCM', iv });
-  return { salt, iv, iterations, wrapped };
+  const bits = await pbkdf2Bits(secret, salt, iterations);
+  const wrapKey = await hkdfKey([bits, kek.bytes], salt, SLOT_INFO, ['wrapKey']);
+  const wrapped = new Uint8Array(await crypto.subtle.wrapKey('raw', dataKey, wrapKey, { name: 'AES-GCM', iv }));
+  const slot = { v: 2, kid: kek.kid, salt, iv, iterations, wrapped };
+  if (sealKek) {
+    const boxKey = await hkdfKey([bits], salt, KEK_BOX_INFO, ['encrypt']);
+    slot.kekBox = await encryptBytes(boxKey, kek.bytes);
+  }
+  bits.fill(0);
+  return slot;
 }
 
-/** The data key from a slot, or null when the secret is wrong (GCM tag mismatch). */
-export async function unwrapDataKey(slot, secret) {
-  const kek = await deriveWrappingKey(secret, slot.salt, slot.iterations);
+/**
+ * Opens a slot: {key, kek} or null when a factor is wrong (GCM tag mismatch). `kek` is the server's
+ * (online) or null to take it from the slot's sealed copy (offline PIN unlock). Slots written before
+ * the server KEK existed (no `v`) open with the secret alone, so an upgrade never strands unsent work.
+ */
+export async function unwrapDataKey(slot, secret, kek = null) {
+  const bits = await pbkdf2Bits(secret, slot.salt, slot.iterations);
   try {
-    return await crypto.subtle.unwrapKey('raw', slot.wrapped, kek, { name: 'AES-GCM', iv: slot.iv },
+    let wrapKey; let used = kek;
+    if (slot.v === 2) {
+      if (!used && slot.kekBox) {
+        const boxKey = await hkdfKey([bits], slot.salt, KEK_BOX_INFO, ['decrypt']);
+        used = { kid: slot.kid, bytes: await decryptBytes(boxKey, slot.kekBox) };
+      }
+      if (!used || used.kid !== slot.kid) return null;
+      wrapKey = await hkdfKey([bits, used.bytes], slot.salt, SLOT_INFO, ['unwrapKey']);
+    } else {
+      wrapKey = await crypto.subtle.importKey('raw', bits, { name: 'AES-GCM' }, false, ['unwrapKey']);
+    }
+    const key = await crypto.subtle.unwrapKey('raw', slot.wrapped, wrapKey, { name: 'AES-GCM', iv: slot.iv },
       { name: 'AES-GCM', length: 256 }, true, ['encrypt', 'decrypt']);
+    return { key, kek: used };
   } catch (_) {
     return null;
+  } finally {
+    bits.fill(0);
   }
 }
 

@@ -315,7 +315,7 @@ async function sendEnvelopes(items, outcome) {
     let res;
     try {
       // X-Device-Time lets the node measure this tablet's clock offset (sync.md §4.5).
-      res = await api.post('/sync/v1/outbox', { envelopes: envs }, { timeout: 60000, headers: { 'X-Device-Time': String(Date.now()) } });
+      res = await api.post('/sync/v1/outbox', { envelopes: envs }, { timeout: 60000, headers: { 'X-Device-Time': isoWithOffset(new Date()) } });
     } catch (err) {
       if (err instanceof NetworkError) throw err;
       for (const item of batch) await failed(item, err, outcome);
@@ -330,6 +330,16 @@ async function sendEnvelopes(items, outcome) {
     const byId = new Map((res.results || []).map((r) => [r.submission_id, r]));
     for (const item of batch) await applyResult(item, byId.get(item.id), outcome);
   }
+}
+
+/** RFC 3339 / ISO 8601 local time with its UTC offset ("2026-11-29T14:21:38.123+08:00"): the node
+ *  measures the offset from it at every sync, and the zone shows what the tablet believes. */
+export function isoWithOffset(d) {
+  const p = (n, w = 2) => String(Math.abs(n)).padStart(w, '0');
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`
+    + `:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}${sign}${p(Math.trunc(off / 60))}:${p(off % 60)}`;
 }
 
 async function applyResult(item, r, outcome) {

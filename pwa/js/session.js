@@ -2,7 +2,7 @@
 // lockout after 5 wrong PINs, idle auto-lock, and a logout that never discards unsent work.
 
 import * as db from './db.js';
-import { decryptJSON, encryptJSON, newDataKey, unwrapDataKey, wrapDataKey } from './crypto.js';
+import { decryptJSON, encryptJSON, newDataKey, parseServerKek, unwrapDataKey, wrapDataKey } from './crypto.js';
 import { api, ping, setToken } from './net.js';
 import { setState, state } from './state.js';
 
@@ -11,6 +11,7 @@ export const SHIFT_MS = 12 * 3600 * 1000;       // PIN unlock is valid for one s
 const DEFAULT_IDLE_MS = 5 * 60 * 1000;          // auto-lock after 5 minutes without a touch
 
 let dataKey = null;
+let serverKek = null; // {kid, bytes}: in memory while unlocked only, never stored in the clear
 let current = null; // the unlocked user's record
 
 export function currentKey() { return dataKey; }
@@ -28,8 +29,9 @@ export async function knownUsers() {
   return db.all('users');
 }
 
-function open(rec, key, token) {
+function open(rec, key, kek, token) {
   dataKey = key;
+  serverKek = kek;
   current = rec;
   setToken(token);
   setState({ user: rec.user, unlocked: true, tokenExpired: !token });
@@ -42,8 +44,13 @@ export async function login(username, password, deviceId) {
   if (deviceId) body.device_id = deviceId;
   const res = await api.post('/api/v1/auth/login', body, { auth: false });
   const uid = res.user.id;
+  // The server half of the wrapping comes with the session (issue 6 §2); no KEK, no unlock.
+  const kek = parseServerKek(await api.get('/api/v1/auth/kek',
+    { auth: false, headers: { Authorization: `Bearer ${res.token}` } }));
   let rec = await db.get('users', uid);
-  let key = rec && rec.slots && rec.slots.password ? await unwrapDataKey(rec.slots.password, passwordSecret(uid, password)) : null;
+  const opened = rec && rec.slots && rec.slots.password
+    ? await unwrapDataKey(rec.slots.password, passwordSecret(uid, password), kek) : null;
+  let key = opened ? opened.key : null;
   const reused = Boolean(key);
   const retired = (rec && rec.retired) || [];
   if (!reused && rec && rec.slots) {
@@ -52,9 +59,11 @@ export async function login(username, password, deviceId) {
   }
   if (!key) key = await newDataKey();
   const now = Date.now();
-  const slots = { password: await wrapDataKey(key, passwordSecret(uid, password)) };
+  const slots = { password: await wrapDataKey(key, passwordSecret(uid, password), kek) };
   // A PIN still inside its shift is renewed; an expired one is never revived (pwa.md §5: bounded grace).
-  if (reused && rec.slots.pin && !rec.loggedOut && now < rec.slots.pin.validUntil) {
+  // A PIN slot from before the server KEK (or under a rotated KEK) is not renewed: a new PIN re-wraps.
+  const pin = reused ? rec.slots.pin : null;
+  if (pin && pin.v === 2 && pin.kid === kek.kid && !rec.loggedOut && now < pin.validUntil) {
     slots.pin = { ...rec.slots.pin, validUntil: now + SHIFT_MS }; // a new online login renews the shift
   }
   rec = {
@@ -64,13 +73,14 @@ export async function login(username, password, deviceId) {
   };
   await db.put('users', rec);
   await db.kvSet('activeUser', uid);
-  open(rec, key, res.token);
+  open(rec, key, kek, res.token);
   return { needsPin: !slots.pin };
 }
 
 export async function setPin(pin) {
   if (!/^\d{6}$/.test(pin)) throw new Error('PIN 须为 6 位数字');
-  const slot = await wrapDataKey(dataKey, pinSecret(current.userId, pin));
+  if (!dataKey || !serverKek) throw new Error('请先联网登录');
+  const slot = await wrapDataKey(dataKey, pinSecret(current.userId, pin), serverKek, { sealKek: true });
   slot.validUntil = Date.now() + SHIFT_MS;
   current = { ...current, slots: { ...current.slots, pin: slot }, pinFailures: 0 };
   await db.put('users', current);
@@ -91,8 +101,9 @@ export async function unlockWithPin(userId, pin) {
     if (rec && rec.slots && rec.slots.pin) await dropPin(rec);
     throw new PinError('本班次的 PIN 已失效，请联网用密码登录', { locked: true });
   }
-  const key = await unwrapDataKey(rec.slots.pin, pinSecret(userId, pin));
-  if (!key) {
+  // Offline: the KEK comes out of the PIN slot's sealed copy, so a wrong PIN fails there already.
+  const opened = await unwrapDataKey(rec.slots.pin, pinSecret(userId, pin));
+  if (!opened) {
     const failures = (rec.pinFailures || 0) + 1;
     rec = { ...rec, pinFailures: failures };
     await db.put('users', rec); // persisted before answering: a reload must not reset the count
@@ -104,15 +115,17 @@ export async function unlockWithPin(userId, pin) {
   }
   rec = { ...rec, pinFailures: 0 };
   await db.put('users', rec);
+  const { key, kek } = opened;
   const t = rec.tokenBox ? await decryptJSON(key, rec.tokenBox) : null;
   const valid = t && (!t.expires_at || new Date(t.expires_at).getTime() > Date.now());
   await db.kvSet('activeUser', userId);
   // Offline unlock never extends the server session (pwa.md §5): an expired token stays expired.
-  open(rec, key, valid ? t.token : null);
+  open(rec, key, kek, valid ? t.token : null);
 }
 
 async function dropPin(rec) {
-  // Deleting the PIN-wrapped copy leaves the password-wrapped one: work is kept, unlock needs the node.
+  // Deleting the PIN slot (and the KEK sealed in it) leaves the password+KEK slot: work is kept,
+  // unlock needs the node.
   const slots = { ...rec.slots };
   delete slots.pin;
   await db.put('users', { ...rec, slots, pinFailures: 0 });
@@ -120,6 +133,7 @@ async function dropPin(rec) {
 
 export function lock() {
   dataKey = null;
+  serverKek = null;
   current = null;
   setToken(null);
   setState({ unlocked: false });
