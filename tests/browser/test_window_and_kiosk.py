@@ -107,6 +107,8 @@ def test_application_with_a_photographed_material_prints_a_receipt(page: Any, co
     kiosk.click("#track-form button[type=submit]")
     kiosk.wait_for_selector("#track-result >> text=办理过程")
     assert "最低生活保障" in kiosk.inner_text("#track-result")
+    kiosk.click("#track-result summary")  # how the due date was computed (day 0, holidays, calendar version)
+    assert "起算日" in kiosk.inner_text("#track-result .due-explain")
     assert_accessible(kiosk, "25-track-result")
 
     # Rating needs the token printed on the official receipt (the staff UI never rates).

@@ -51,6 +51,7 @@ function showCase(root, c, code, token) {
     <h2>${c.item_name}</h2>
     <p>办件编号：<strong>${c.number}</strong> · 当前状态：<strong>${c.state_label}</strong></p>
     <p>收件时间：${fmtTime(c.received_at)}${c.due && c.due.due_at ? html` · 办理期限：<strong>${fmtDate(c.due.due_at)}</strong>${c.due.overdue ? '（已超期）' : ''}` : ''}</p>
+    ${c.due && c.due.explanation ? html`<details class="due-explain"><summary>期限是怎样计算的</summary><p class="small">${c.due.explanation}</p></details>` : ''}
     <h3>办理过程</h3>
     <ol>${(c.timeline || []).map((t) => html`<li>${fmtTime(t.at)} ${t.step} → ${t.state_label}</li>`)}</ol>
     ${open.length ? html`<h3>服务评价</h3>${token
