@@ -242,17 +242,11 @@ async def _escalation_loop(services: Services, stop: asyncio.Event) -> None:
 async def grid_startup(services: Services) -> None:
     if services.settings.role != "street":
         return
-    stop = asyncio.Event()
-    task = asyncio.get_running_loop().create_task(_escalation_loop(services, stop))
-    services.extra["grid_escalations"] = (stop, task)
+    lifecycle.start_loop(services, "grid_escalations", _escalation_loop)
 
 
 async def grid_shutdown(services: Services) -> None:
-    running = services.extra.pop("grid_escalations", None)
-    if running is not None:
-        stop, task = running
-        stop.set()
-        await task
+    await lifecycle.stop_loop(services, "grid_escalations")
 
 
 lifecycle.STARTUP_HOOKS.append(grid_startup)

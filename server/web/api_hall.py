@@ -271,18 +271,11 @@ async def hall_startup(services: Services) -> None:
     hall.configure(data_key=hall_key(services), max_attachment_bytes=services.settings.max_attachment_bytes)
     await services.store.awrite(hall_catalogue.seed_catalogue)  # idempotent: nodes made before the hall
     await _fire_timers_once(services)  # a node started after a weekend deems what fell due meanwhile
-    stop = asyncio.Event()
-    task = asyncio.get_running_loop().create_task(_timer_loop(services, stop))
-    services.extra["hall_timers"] = (stop, task)
+    lifecycle.start_loop(services, "hall_timers", _timer_loop)
 
 
 async def hall_shutdown(services: Services) -> None:
-    # Stop by signal, never by cancel: a write already queued must finish on the writer thread.
-    running = services.extra.pop("hall_timers", None)
-    if running is not None:
-        stop, task = running
-        stop.set()
-        await task
+    await lifecycle.stop_loop(services, "hall_timers")
 
 
 lifecycle.STARTUP_HOOKS.append(hall_startup)
