@@ -70,3 +70,11 @@ class Logins:
 @pytest.fixture
 def auth(client: TestClient) -> Logins:
     return Logins(client)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main thread for
+    the session, and tests that call ``asyncio.run`` must not share the thread with it. Non-browser
+    failures also show sooner."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None or "tests/browser/" in item.nodeid)
