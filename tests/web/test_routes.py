@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.domain.roles import STAFF_ROLES, Role
+from server.web.app import create_app
 from server.web.endpoint import Endpoint
 from server.web.routes import all_endpoints
-from tests.conftest import Logins
+from tests.conftest import Logins, init_demo, make_settings
 
 ENDPOINTS = all_endpoints()
 PROTECTED = [ep for ep in ENDPOINTS if ep.roles is not None]
@@ -21,7 +23,17 @@ USER_OF_ROLE = {
     Role.CONFIDENTIALITY_REVIEWER: "reviewer", Role.SUPERVISOR: "supervisor", Role.SHIFT_LEADER: "leader",
     Role.DISPATCHER: "dispatcher", Role.GRID_MEMBER: "grid1", Role.COMMUNITY_WORKER: "community1",
 }
+DISTRICT_USER_OF_ROLE = {Role.DISTRICT_ADMIN: "district_admin", Role.DISTRICT_APPROVER: "approver"}
 ZERO_UUID = "00000000-0000-7000-8000-000000000000"
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[tuple[TestClient, Logins]]:
+    """The same code in its district role, with the district's demo accounts."""
+    settings = make_settings(tmp_path, "district")
+    init_demo(settings)
+    with TestClient(create_app(settings)) as c:
+        yield c, Logins(c)
 
 
 def concrete(path: str) -> str:
@@ -48,13 +60,18 @@ def test_protected_route_without_token_is_401_envelope(client: TestClient, ep: E
 
 @pytest.mark.parametrize("ep", [e for e in ENDPOINTS if e.body is not None and not e.raw_body],
                          ids=lambda e: e.name)
-def test_route_with_body_answers_malformed_json_with_envelope(client: TestClient, auth: Logins,
+def test_route_with_body_answers_malformed_json_with_envelope(client: TestClient, auth: Logins, tmp_path: Path,
                                                               ep: Endpoint) -> None:
     role = next(iter(sorted(ep.roles))) if ep.roles else None
-    headers = auth(USER_OF_ROLE[role]) if role in USER_OF_ROLE else {}
-    if ep.roles is not None and not headers:
-        pytest.skip("no street-node user holds this endpoint's roles")
-    resp = call(client, ep, {**headers, "Content-Type": "application/json"}, content=b"{oops")
+    if role in DISTRICT_USER_OF_ROLE:  # a district-only route: ask the hub
+        settings = make_settings(tmp_path, "district")
+        init_demo(settings)
+        with TestClient(create_app(settings)) as hub_client:
+            headers = Logins(hub_client)(DISTRICT_USER_OF_ROLE[role])
+            resp = call(hub_client, ep, {**headers, "Content-Type": "application/json"}, content=b"{oops")
+    else:
+        headers = auth(USER_OF_ROLE[role]) if role is not None else {}
+        resp = call(client, ep, {**headers, "Content-Type": "application/json"}, content=b"{oops")
     assert resp.status_code == 400 and is_envelope(resp.json(), 400)
     assert resp.json()["code"] == "malformed_json"
 
@@ -79,8 +96,21 @@ def test_role_matrix_each_role_reaches_exactly_its_endpoints(client: TestClient,
         assert denied == (role not in ep.roles), f"{role} on {ep.name}: {resp.status_code} {resp.text[:200]}"  # type: ignore[operator]
 
 
-def test_role_matrix_covers_every_staff_role_of_the_street_node() -> None:
-    assert set(USER_OF_ROLE) == STAFF_ROLES - {Role.DISTRICT_ADMIN, Role.DISTRICT_APPROVER}
+@pytest.mark.parametrize("role", sorted(DISTRICT_USER_OF_ROLE), ids=str)
+def test_role_matrix_on_the_district_hub(hub: tuple[TestClient, Logins], role: Role) -> None:
+    client, auth = hub
+    headers = auth(DISTRICT_USER_OF_ROLE[role])
+    for ep in PROTECTED:
+        if ep.path.endswith("/auth/logout"):
+            continue
+        body: dict[str, Any] = {"json": {}} if ep.body is not None and not ep.raw_body else {}
+        resp = call(client, ep, headers, **body)
+        denied = resp.status_code == 403 and resp.json().get("errors", [{}])[0].get("field") == "role"
+        assert denied == (role not in ep.roles), f"{role} on {ep.name}: {resp.status_code} {resp.text[:200]}"  # type: ignore[operator]
+
+
+def test_role_matrix_covers_every_staff_role() -> None:
+    assert set(USER_OF_ROLE) | set(DISTRICT_USER_OF_ROLE) == STAFF_ROLES
 
 
 def test_sensitive_core_endpoints_have_the_expected_roles() -> None:
