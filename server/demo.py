@@ -7,6 +7,8 @@ under ``var/demo/`` and is reused on the next run.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -50,7 +52,10 @@ def run_demo(base: Path, street_port: int, hub_port: int) -> None:
     click.echo(f"  区级枢纽：http://127.0.0.1:{hub_port}/api/v1/health")
     click.echo(f"  演示账号（密码均为 {DEMO_PASSWORD}）：街道 admin clerk handler reviewer supervisor leader "
                "dispatcher grid1 grid2 community1；区级 district_admin approver")
-    click.echo(f"  立即同步（街道 ⇄ 区级）：streetnode --data-dir {street.data_dir} sync")
+    # The console script next to this interpreter: `make demo` users have no activated venv.
+    cli = Path(sys.executable).parent / "streetnode"
+    command = os.path.relpath(cli) if cli.exists() else "streetnode"
+    click.echo(f"  立即同步（街道 ⇄ 区级）：{command} --data-dir {street.data_dir} sync")
     click.echo("  按 Ctrl-C 同时停止两个服务")
     click.echo("")
 
