@@ -33,6 +33,7 @@ from server.domain.canonical import canonical_json, sha256_hex
 from server.domain.crypto import DataKey, SigningKey
 from server.domain.ids import uuid7
 from server.domain.roles import Principal, can_see, path_within
+from server.errors import field_errors_from_pydantic
 from server.store import audit, changes, intake, users
 from server.store.calendars import current_calendar
 from sync import devices
@@ -92,8 +93,8 @@ def check_item(
         env = SubmissionEnvelope.model_validate(raw)
     except ValidationError as exc:
         c.status, c.reason = "invalid", "schema"
-        c.errors = [{"field": ".".join(str(p) for p in e["loc"]) or "envelope", "message": e["msg"]}
-                    for e in exc.errors(include_url=False)]
+        c.errors = [{"field": e["field"] if e["field"] != "body" else "envelope", "message": e["message"]}
+                    for e in field_errors_from_pydantic(exc)]
         return c
     c.envelope = env
     if env.device_id != device.id:

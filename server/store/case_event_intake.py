@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError
 from schemas.common import Input
 from server.domain.engine import Draft, RuleViolation
 from server.domain.roles import can_see
+from server.errors import field_errors_from_pydantic
 from server.store import cases, intake
 from server.store.intake import IntakeContext, IntakeResult, IntakeStatus
 
@@ -37,10 +38,7 @@ def handle_case_event(db: Any, payload: dict[str, Any], ctx: IntakeContext) -> I
     try:
         body = CaseEventPayload.model_validate(payload)
     except ValidationError as exc:
-        return IntakeResult("invalid", [
-            {"field": "payload." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors(include_url=False)
-        ])
+        return IntakeResult("invalid", field_errors_from_pydantic(exc, "payload"))
     event_id = ctx.services.get("submission_id")
     if not isinstance(event_id, str):
         return IntakeResult.invalid("submission_id", "缺少提交编号")

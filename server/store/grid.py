@@ -30,6 +30,7 @@ from server.domain.grid import GRID_INCIDENT, KIND, clock_spec_for
 from server.domain.grid_rules import Report, find_duplicates, gap, moved_centre, nearest_hotspot, street_of
 from server.domain.ids import uuid7
 from server.domain.roles import Principal
+from server.errors import field_errors_from_pydantic
 from server.store import audit, cases, changes, intake, org
 from server.store.grid_config import get_category, load_settings
 from server.store.intake import IntakeContext, IntakeResult
@@ -76,8 +77,7 @@ cases.register_lookup(KIND, lookup)
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"field": "payload." + ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "格式错误")}
-            for e in exc.errors(include_url=False)]
+    return field_errors_from_pydantic(exc, "payload")
 
 
 def _envelope_parts(raw: Mapping[str, Any], ctx: IntakeContext) -> tuple[Mapping[str, Any], list[Any], Any, Any]:

@@ -19,6 +19,7 @@ from schemas.grid import PatrolLogPayload
 from server.domain.grid_geo import path_length_m, point_in_polygon
 from server.domain.ids import uuid7
 from server.domain.roles import Role
+from server.errors import field_errors_from_pydantic
 from server.store import audit, changes, intake, org
 from server.store.intake import IntakeContext, IntakeResult
 
@@ -34,9 +35,7 @@ def handle_patrol_log(db: Database, raw: dict[str, Any], ctx: IntakeContext) -> 
     try:
         log = PatrolLogPayload.model_validate(raw)
     except ValidationError as exc:
-        return IntakeResult("invalid", [
-            {"field": "payload." + ".".join(str(x) for x in e.get("loc", ())), "message": e.get("msg", "格式错误")}
-            for e in exc.errors(include_url=False)])
+        return IntakeResult("invalid", field_errors_from_pydantic(exc, "payload"))
     patrol_id = str(envelope.get("submission_id") or ctx.services.get("submission_id") or uuid7())
     if db.execute("SELECT 1 FROM grid_patrols WHERE id = ?", [patrol_id]).fetchone():
         return IntakeResult("created", record={"patrol_id": patrol_id})

@@ -28,6 +28,7 @@ from server.domain.hall import SERVICE_APPLICATION
 from server.domain.ids import query_code, uuid7
 from server.domain.personal import mask_id_card, mask_name, mask_phone, validate_id_card, validate_mobile
 from server.domain.roles import Tier
+from server.errors import field_errors_from_pydantic
 from server.store import cases as case_store
 from server.store import changes, intake, org
 from server.store.hall_catalogue import current_spec
@@ -57,11 +58,7 @@ def token_hash(token: str) -> str:
 
 
 def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        out.append({"field": f"payload.{loc}" if loc else "payload", "message": err.get("msg", "invalid")})
-    return out
+    return field_errors_from_pydantic(exc, "payload")
 
 
 def _district_path(db: Database, spec: ServiceItemSpec, home_path: str) -> str:

@@ -94,3 +94,9 @@ def test_kek_is_per_user_stable_and_needs_a_session(client: TestClient, auth: Lo
     other = client.get("/api/v1/auth/kek", headers=auth("grid2")).json()
     assert first["kek"] == again["kek"] != other["kek"] and len(first["kek"]) == 43  # 32 bytes, base64url
     assert_envelope(client.get("/api/v1/auth/kek"), 401, "unauthorized")
+
+
+def test_field_errors_speak_chinese(client: TestClient) -> None:
+    body = client.post("/api/v1/auth/login", json={"username": "clerk", "extra": 1}).json()
+    messages = {e["field"]: e["message"] for e in body["errors"]}
+    assert messages == {"password": "缺少必填项", "extra": "不允许的字段"}
