@@ -43,6 +43,7 @@ from server.domain.crypto import (
     verify_signature,
 )
 from sync import wire
+from sync.errors import SyncError
 
 __all__ = ["MAGIC", "BundleError", "ReadBundle", "read_bundle", "write_bundle"]
 
@@ -51,13 +52,8 @@ _MAX_MANIFEST = 64 * 1024
 _CORE = ("format", "direction", "from", "to", "created_at", "recipient_key_id", "codec", "contents")
 
 
-class BundleError(Exception):
+class BundleError(SyncError):
     """A bundle that must not be imported; the message is shown to the operator in Chinese and English."""
-
-    def __init__(self, message_zh: str, message_en: str) -> None:
-        super().__init__(f"{message_zh} / {message_en}")
-        self.message_zh = message_zh
-        self.message_en = message_en
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from server.domain.crypto import ED25519, SigningKey, b64url_decode, b64url_enco
 from server.store import audit
 from server.store.seed import get_meta
 from sync import checkpoints, wire
+from sync.errors import SyncError
 from sync.hub_publish import pad_stream, publish_pending, stream_high
 from sync.packages import record_conflict
 
@@ -34,15 +35,11 @@ __all__ = ["HubError", "HubSide", "countersign", "enrol_node", "handle_begin", "
 CLOCK_SUSPECT_MS = 5 * 60 * 1000  # sync.md §4.5: |offset| > 5 min
 
 
-class HubError(Exception):
+class HubError(SyncError):
     """Refusal of a node message: ``status`` 401 (signature), 403 (node), 404 (not a hub), 422 (shape)."""
 
     def __init__(self, status: int, code: str, field: str, message_zh: str, message_en: str = "") -> None:
-        super().__init__(message_en or message_zh)
-        self.status = status
-        self.code = code
-        self.field = field
-        self.message_zh = message_zh
+        super().__init__(message_zh, message_en, code=code, field=field, status=status)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from server.domain.crypto import (
     verify_signature,
 )
 from server.domain.ids import uuid7
+from sync.errors import SyncError
 
 __all__ = [
     "NODE_SCHEMA",
@@ -65,12 +66,9 @@ __all__ = [
 NODE_SCHEMA = 1  # raise when a package type changes shape; older nodes then refuse newer packages
 
 
-class PackageError(Exception):
+class PackageError(SyncError):
     def __init__(self, code: str, message_zh: str, message_en: str) -> None:
-        super().__init__(f"{message_en} ({message_zh})")
-        self.code = code
-        self.message_zh = message_zh
-        self.message_en = message_en
+        super().__init__(message_zh, message_en, code=code)
 
 
 class PackageRefused(PackageError):

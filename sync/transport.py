@@ -20,16 +20,14 @@ import httpx2
 from server.domain.canonical import sha256_hex
 from server.domain.crypto import SigningKey
 from sync import wire
+from sync.errors import SyncError
 
 __all__ = ["HubClient", "HubProblem", "HubRefused", "HubUnreachable"]
 
 
-class HubProblem(Exception):
+class HubProblem(SyncError):
     def __init__(self, message_zh: str, message_en: str, code: str = "") -> None:
-        super().__init__(f"{message_en} ({message_zh})")
-        self.message_zh = message_zh
-        self.message_en = message_en
-        self.code = code
+        super().__init__(message_zh, message_en, code=code)
 
 
 class HubUnreachable(HubProblem):

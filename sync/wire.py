@@ -39,6 +39,7 @@ from server.domain.crypto import (
     key_id_of,
     verify_signature,
 )
+from sync.errors import SyncError
 
 __all__ = [
     "CODECS",
@@ -60,12 +61,9 @@ DEFAULT_CODEC = CODECS[0]
 MAX_DECODED_BYTES = 16 * 1024 * 1024  # a batch is ≤ 5 MB of JSON; anything far larger is an attack
 
 
-class WireError(Exception):
+class WireError(SyncError):
     def __init__(self, field: str, message_zh: str, message_en: str) -> None:
-        super().__init__(f"{message_en} ({message_zh})")
-        self.field = field
-        self.message_zh = message_zh
-        self.message_en = message_en
+        super().__init__(message_zh, message_en, field=field)
 
 
 class BadSignature(WireError):
