@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -28,11 +26,3 @@ class ErrorEnvelope(BaseModel):
     errors: list[FieldError] = Field(default_factory=list)
     code: str
     status: int
-
-
-class OkEnvelope(Output):
-    ok: bool = True
-
-
-def json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -41,10 +41,6 @@ class GeoPoint(Input):
     accuracy_m: float | None = Field(None, ge=0, le=10_000, description="GPS 精度（米）")
     place: str | None = Field(None, max_length=200, description="地点描述，如“石牌东路 12 号门前”（非个人信息）")
 
-    @property
-    def lnglat(self) -> tuple[float, float]:
-        return self.lng, self.lat
-
 
 class PhotoRef(Input):
     """A photo already uploaded as a blob (content-addressed by sha256)."""

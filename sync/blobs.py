@@ -163,5 +163,3 @@ class BlobStore:
             os.close(dir_fd)
         return size
 
-    def discard(self, sha256: str) -> None:
-        self.part_path(sha256).unlink(missing_ok=True)

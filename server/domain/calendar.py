@@ -178,9 +178,6 @@ class WorkCalendar:
             year += 1
         return year
 
-    def is_known_year(self, year: int) -> bool:
-        return BUILTIN_FIRST_YEAR <= year <= BUILTIN_LAST_YEAR or year in self.complete_years
-
     def day_info(self, day: date) -> DayInfo:
         entry = self.overrides.get(day)
         if entry is not None:

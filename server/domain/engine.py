@@ -77,10 +77,6 @@ class CaseView:
     def actors_of(self, *transitions: str) -> list[str]:
         return [a for t in transitions for a in self.actors.get(t, [])]
 
-    @property
-    def last_event(self) -> Event | None:
-        return self.events[-1] if self.events else None
-
 
 Guard = Callable[[CaseView, "Draft"], str | None]  # None = fine, else a Chinese message
 Route = Callable[[CaseView, "Draft"], str | None]  # the org path a transition moves the case to, if any
