@@ -93,3 +93,28 @@ def test_case_of_another_street_is_out_of_scope(client: TestClient, auth: Logins
     assert r.status_code == 403 and r.json()["code"] == "out_of_scope"
     events = store.query("SELECT COUNT(*) AS n FROM case_events WHERE case_id = ?", [case_id])[0]["n"]
     assert events == 1
+
+
+def test_each_state_changing_request_writes_exactly_one_chained_audit_entry(client: TestClient, auth: Logins,
+                                                                            store: Store) -> None:
+    from server.store.audit import verify_chain
+
+    def new_actions(before: int) -> list[str]:
+        return [r["action"] for r in store.query("SELECT action FROM audit_log WHERE seq > ? ORDER BY seq", [before])]
+
+    def head() -> int:
+        return int(store.query("SELECT COALESCE(MAX(seq), 0) AS n FROM audit_log")[0]["n"])
+
+    case_id = create(store, "clerk")
+    start = head()
+    headers = auth("clerk")
+    assert new_actions(start) == ["auth.login"]
+    mark = head()
+    client.post(f"/api/v1/cases/{case_id}/events", json={"transition": "accept"}, headers=headers)
+    assert new_actions(mark) == ["case.accept"]
+    mark = head()
+    refused = client.post(f"/api/v1/cases/{case_id}/events", json={"transition": "accept"}, headers=headers)
+    assert refused.status_code == 409 and new_actions(mark) == []  # refused: nothing written
+    client.post("/api/v1/auth/logout", headers=headers)
+    assert new_actions(mark) == ["auth.logout"]
+    assert store.read(verify_chain).ok
