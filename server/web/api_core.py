@@ -19,7 +19,6 @@ from server.store import cases as case_store
 from server.store.calendars import current_calendar
 from server.store.schema import applied_migrations
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, token_ttl
-from server.web.rules import raise_for_violation
 
 
 async def health(ctx: RequestContext) -> dict[str, Any]:
@@ -213,8 +212,7 @@ async def apply_transition(ctx: RequestContext, case_id: str, body: TransitionRe
     def write(db: Database) -> case_store.TransitionResult:
         return case_store.transition(db, case_id, draft, node_id=node_id, calendar=current_calendar(db))
 
-    with raise_for_violation():
-        result = await ctx.store.awrite(write)
+    result = await ctx.store.awrite(write)
     if result.conflict_id:
         raise Conflict(
             f"提交冲突：{result.conflict_reason}；已记录为冲突待处理（{result.conflict_id}）",
