@@ -13,7 +13,8 @@ batch, and every rejected item is kept in ``quarantine``, never dropped):
    ``supersedes`` → ``stale_version``; missing blobs → ``awaiting_blobs`` (kept, completed when the
    last blob arrives); then the kind's intake handler in the same transaction. A handler's
    ``invalid``/``forbidden`` rolls the item back to its savepoint: only the quarantine row remains.
-3. Accepted items get a receipt signed with the node key over their ``change_log`` seq.
+3. Accepted items get a receipt signed with the node key over their ``change_log`` seq, and exactly
+   one audit entry: the handler's own entries are held back (``audit.Held``) and folded into it.
 """
 
 from __future__ import annotations
@@ -244,6 +245,7 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
     handler = intake.handler_for(env.kind)
     db.execute("SAVEPOINT outbox_handler")
     record: dict[str, Any]
+    effects: list[dict[str, Any]] = []
     if handler is None:
         status, errors, record = "invalid", [{"field": "kind", "message": f"未知的提交类型：{env.kind}"}], {}
     else:
@@ -254,8 +256,10 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
                       "max_attachment_bytes": b.svc.max_attachment_bytes, "envelope": c.raw, "submission_id": sid,
                       "attachments": [a.model_dump() for a in env.attachments]},
         )
+        held = audit.Held(db)  # the handler's own entries become part of the envelope's one entry
         try:
-            outcome = handler(db, dict(c.raw["payload"]), ictx)
+            with held:
+                outcome = handler(db, dict(c.raw["payload"]), ictx)
         except sqlite3.OperationalError:
             raise  # disk or lock trouble: fail the whole write, the tablet retries the batch
         except Exception as exc:  # a handler bug must not block every later item of the device
@@ -266,6 +270,7 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
             errors = [{"field": "payload", "message": f"节点处理该提交时出错，已隔离待核查（{type(exc).__name__}）"}]
         else:
             status, errors, record = outcome.status, list(outcome.errors), dict(outcome.record)
+            effects = held.entries
     if status == "awaiting_blobs":  # the handler found a blob named in the payload missing
         db.execute("ROLLBACK TO SAVEPOINT outbox_handler")
         db.execute("RELEASE SAVEPOINT outbox_handler")
@@ -282,11 +287,12 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
         _quarantine(db, b, c, status=bad, reason="handler_" + bad if handler else "unknown_kind", errors=errors)
         return _result(sid, bad, errors=errors)
     db.execute("RELEASE SAVEPOINT outbox_handler")
-    return _accept(db, b, c, status, errors, record, received_at)
+    return _accept(db, b, c, status, errors, record, received_at, effects)
 
 
 def _accept(db: Database, b: _Batch, c: Checked, status: str, errors: list[dict[str, Any]],
-            record: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+            record: dict[str, Any], received_at: datetime, effects: list[dict[str, Any]] | None = None,
+            ) -> dict[str, Any]:
     env = c.envelope
     assert env is not None
     node_seq = changes.record(db, "submission", env.submission_id, env.org_path)
@@ -298,10 +304,15 @@ def _accept(db: Database, b: _Batch, c: Checked, status: str, errors: list[dict[
         [status, node_seq, json.dumps(receipt, ensure_ascii=False), _enc(b.svc, kept, f"record:{env.submission_id}"),
          b.now.isoformat(), env.submission_id],
     )
-    audit.append(db, actor=b.principal.user_id, role=b.principal.role.value, action=f"sync.{status}",
-                 object_type="submission", object_id=env.submission_id, org_path=env.org_path, device_id=b.device.id,
-                 after={"payload_sha256": env.payload_sha256, "node_seq": node_seq},
-                 detail={"kind": env.kind, "device_seq": env.device_seq, "node_seq": node_seq})
+    # One submission, one audit entry: the envelope (what was signed, its seq and receipt seq) and its
+    # effect (the intake handler's entry, e.g. ``case.accept``, the same as the REST route writes).
+    audit.append_envelope(
+        db, list(effects or []),
+        {"submission_id": env.submission_id, "kind": env.kind, "status": status, "device_seq": env.device_seq,
+         "node_seq": node_seq, "payload_sha256": env.payload_sha256},
+        actor=b.principal.user_id, role=b.principal.role.value, object_id=env.submission_id, org_path=env.org_path,
+        device_id=b.device.id, after={"payload_sha256": env.payload_sha256, "node_seq": node_seq},
+    )
     return _result(env.submission_id, status, receipt=receipt, errors=errors, record=record)
 
 
