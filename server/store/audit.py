@@ -141,19 +141,23 @@ def append_envelope(
     db: Database, effects: list[dict[str, Any]], envelope: dict[str, Any], *, actor: str, role: str,
     object_id: str, org_path: str, device_id: str | None, after: Any,
 ) -> int:
-    """The one entry of an accepted envelope: its single effect's entry with the envelope added to
-    ``detail``, or (no effect, or several) a ``sync.<status>`` entry about the submission listing them."""
-    if len(effects) == 1:
-        effect = effects[0]
-        return _chain(db, {**effect, "detail": {**(effect.get("detail") or {}), "envelope": envelope}})
-    detail: dict[str, Any] = {"envelope": envelope}
+    """The one entry of an accepted envelope.
+
+    With effects, it is the first effect's own entry (``case.submit``, ``case.accept`` … exactly what
+    the REST route writes) with ``detail.envelope`` added and any further effects (an emergency's
+    ``grid.escalate``) listed in ``detail.also``; without one, a ``sync.<status>`` entry about the
+    submission."""
     if effects:
-        detail["effects"] = [{k: e.get(k) for k in _EFFECT_KEYS} for e in effects]
+        first, rest = effects[0], effects[1:]
+        detail = {**(first.get("detail") or {}), "envelope": envelope}
+        if rest:
+            detail["also"] = [{k: e.get(k) for k in _EFFECT_KEYS} for e in rest]
+        return _chain(db, {**first, "detail": detail})
     return _chain(db, {
         "at": now_china().isoformat(), "actor": actor, "role": role, "action": f"sync.{envelope['status']}",
         "object_type": "submission", "object_id": object_id, "org_path": org_path, "on_behalf_of": None,
         "before_digest": None, "after_digest": digest(after), "legal_basis": "", "device_id": device_id,
-        "detail": detail,
+        "detail": {"envelope": envelope},
     })
 
 
