@@ -50,7 +50,8 @@ class EventStore(Protocol):
         """Create a case with its first event; returns (view, human case number)."""
 
     def transition(self, case_id: str, draft: Draft, *, node_id: str, calendar: WorkCalendar) -> Transition:
-        """Decide and append one event; a stale ``base_version`` becomes a conflict record."""
+        """Decide and append one event; a stale ``base_version`` becomes a conflict record. The same
+        event id again: the same act gets its original result, another act RuleViolation ``id_conflict``."""
 
     def view(self, case_id: str) -> tuple[CaseKind, CaseView]:
         """The case folded from its events (RuleViolation ``not_found`` when there is none)."""
@@ -60,6 +61,9 @@ class EventStore(Protocol):
 
     def case(self, case_id: str) -> dict[str, Any] | None:
         """The cache row (state, version, data, clocks, due_at, …), or None."""
+
+    def children(self, case_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """Child cases (a consultation's comments, a request's third-party opinions), oldest first."""
 
 
 # --- audit chain -------------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ class SqliteEventStore:
     def case(self, case_id: str) -> dict[str, Any] | None:
         return cases.case_row(self.db, case_id)
 
+    def children(self, case_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        return cases.children(self.db, case_id, kind)
+
 
 class SqliteAuditLog:
     def __init__(self, db: Database):

@@ -246,3 +246,40 @@ def test_event_store_refuses_unknown_cases_and_rolls_back_with_the_transaction(b
                                                           calendar=cal, case_id="rolled-back")))
     assert backend.run(lambda r: r.events.case("rolled-back")) is None
     assert backend.run(lambda r: r.events.events("rolled-back")) == []
+
+
+def test_event_store_answers_a_replayed_event_id_and_refuses_a_reused_one(backend: Backend) -> None:
+    cal = backend.calendar
+    view, _ = backend.run(lambda r: r.events.create_case(TEST_PERMIT, _draft("submit", title="许可"),
+                                                         org_path=PATH, node_id="n1", calendar=cal))
+    other, _ = backend.run(lambda r: r.events.create_case(TEST_PERMIT, _draft("submit", title="另一件"),
+                                                          org_path=PATH, node_id="n1", calendar=cal))
+    accept = _draft("accept", 1)
+    first = backend.run(lambda r: r.events.transition(view.id, accept, node_id="n1", calendar=cal))
+    again = backend.run(lambda r: r.events.transition(view.id, accept, node_id="n1", calendar=cal))
+    assert again.event is not None and first.event is not None and again.event.id == first.event.id
+    assert again.view is not None and again.view.version == 2
+    reused = Draft("reject", {"reason": "换了内容"}, CLERK, AT, accept.event_id)
+    for case_id, draft in ((view.id, reused), (other.id, accept)):  # another act; another case
+        with pytest.raises(RuleViolation) as info:
+            backend.run(lambda r, c=case_id, d=draft: r.events.transition(c, d, node_id="n1", calendar=cal))
+        assert info.value.code == "id_conflict"
+    assert [e.transition for e in backend.run(lambda r: r.events.events(view.id))] == ["submit", "accept"]
+    assert len(backend.run(lambda r: r.events.events(other.id))) == 1
+
+
+def test_event_store_finds_child_cases_under_their_parent(backend: Backend) -> None:
+    from server.domain.engine import PARENT
+    from tests.store.test_case_platform_store import OPINION
+
+    cal = backend.calendar
+    parent, _ = backend.run(lambda r: r.events.create_case(TEST_PERMIT, _draft("submit", title="许可"),
+                                                           org_path=PATH, node_id="n1", calendar=cal))
+    kids = [backend.run(lambda r, q=q: r.events.create_case(
+        OPINION, Draft("ask", {PARENT: parent.id, "question": q}, CLERK, AT, uuid7()), org_path=PATH, node_id="n1",
+        calendar=cal))[0].id for q in ("通行", "噪声")]
+    assert {c["id"] for c in backend.run(lambda r: r.events.children(parent.id))} == set(kids)
+    assert [c["kind"] for c in backend.run(lambda r: r.events.children(parent.id, kind=OPINION.name))] == \
+        [OPINION.name] * 2
+    assert backend.run(lambda r: r.events.children(parent.id, kind="other")) == []
+    assert backend.run(lambda r: r.events.children(kids[0])) == []
