@@ -90,6 +90,7 @@ export async function actionForm(root, c, action, done) {
   mount(root, html`<form id="act-form" class="card act-form" novalidate aria-labelledby="act-title">
     <h3 id="act-title">${action.label}</h3>
     ${action.legal_basis ? html`<p class="small muted">依据：${action.legal_basis}</p>` : ''}
+    ${onBehalfOf(c, action) ? html`<p class="small">代处置单位 ${c.data.unit_name || c.data.unit_code} 登记</p>` : ''}
     ${units.length ? html`<label for="unit-pick">选择处置单位<span class="star" aria-hidden="true"> *</span></label>
       <select id="unit-pick"><option value="">请选择</option>${units.map(([code, name]) => html`<option value="${code}">${name}</option>`)}</select>` : ''}
     ${raw(String(fieldsHTML(schema, schema, {}, { skip: [...photoKeys, ...geoKeys, ...(units.length ? ['unit_code'] : [])] })))}
@@ -164,9 +165,19 @@ export async function queueAct(c, action, payload, attachments = []) {
   const device = await getDevice();
   const title = `${action.label} · ${c.number || c.id}`;
   const common = { title, caseId: c.id, attachments, transitionLabel: action.label };
-  const body = { case_id: c.id, transition: action.name, payload, base_version: c.version };
+  const behalf = onBehalfOf(c, action);
+  const body = { case_id: c.id, transition: action.name, payload, base_version: c.version, ...(behalf ? { on_behalf_of: behalf } : {}) };
   if (device && device.device_id) {
     return finalize({ ...common, kind: 'case_event', formId: 'case_event', formVersion: '1', payload: body, orgPath: c.org_path || (state.user && state.user.org_path) });
   }
-  return finalize({ ...common, transport: 'event', body: { transition: action.name, payload, base_version: c.version } });
+  const { case_id: _, ...rest } = body;
+  return finalize({ ...common, transport: 'event', body: rest });
+}
+
+/** A dispatcher records a department's or 一队三中心's handling steps on its behalf (the unit has no
+ *  tablet): the act names that unit, as the grid's handling rule requires. */
+export function onBehalfOf(c, action) {
+  const unit = c.data && c.data.unit_code;
+  if (!state.user || state.user.role !== 'dispatcher' || !unit || ['dispatch', 'redispatch'].includes(action.name)) return null;
+  return unit;
 }

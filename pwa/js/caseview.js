@@ -19,14 +19,19 @@ const HIDDEN = /(^_|_id$|_ref$|^id$|sha256|_path$|^photos$|_code$|_version$|^ori
 // Payload keys that carry what the actor wants the next person to know.
 const INSTRUCTION_KEYS = ['instruction', 'rework_reason', 'return_reason', 'not_filed_reason', 'on_account_reason',
   'decision_reason', 'opinion', 'reasons', 'items', 'reason', 'result', 'note', 'merge_reason', 'notice', 'plan'];
-const STATUS = { running: '计时中', paused: '已暂停', stopped: '已停止', expired: '已到期', not_started: '未开始', overdue: '已超期' };
+const STATUS = { running: '计时中', paused: '已暂停', stopped: '已停止', expired: '已到期', not_started: '未开始', overdue: '已超期',
+  breached: '已超时' };
 
 export function parsePayload(p) {
   if (typeof p !== 'string') return p || {};
   try { return JSON.parse(p); } catch (_) { return {}; }
 }
 
-function text(v) {
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
+
+/** A value as a person reads it: 是/否, a place, a category, a time, an enum's Chinese name. */
+export function text(v) {
+  if (typeof v === 'string' && ISO_TIME.test(v)) return fmtTime(v);
   if (v === true) return '是';
   if (v === false) return '否';
   if (Array.isArray(v)) return v.map(text).join('、');
@@ -120,7 +125,7 @@ export async function photoURL(sha256) {
 }
 
 function remaining(clock) {
-  if (clock.overdue || clock.status === 'overdue') return html`<span class="badge due-over">已超期</span>`;
+  if (clock.overdue || clock.status === 'overdue' || clock.status === 'breached') return html`<span class="badge due-over">已超期</span>`;
   if (clock.working_days_left !== undefined && clock.working_days_left !== null && clock.unit === 'working_day') {
     return clock.working_days_left <= 0 ? html`<span class="badge due-soon">今日到期</span>` : html`<span class="due-ok">剩 ${clock.working_days_left} 个工作日</span>`;
   }

@@ -55,7 +55,8 @@ export function transitionOf(kinds, kind, name) {
 export function declaredActions(kinds, kind, st, role) {
   const k = kinds[kind];
   if (!k) return [];
-  return (k.transitions || []).filter((t) => !t.system && (t.from || []).includes(st) && (t.roles || []).includes(role))
+  return (k.transitions || []).filter((t) => !t.system && !t.hidden && !t.creates && (t.from || []).includes(st)
+    && (t.roles || []).includes(role))
     .map((t) => ({ name: t.name, label: t.label, required: t.required || [], schema: t.schema || null, legal_basis: t.legal_basis || '' }));
 }
 

@@ -100,8 +100,12 @@ def test_leader_and_dispatcher_move_a_grid_incident_from_their_work_lists(
             screenshot(disp, "41-worklist-dispatcher")
             assert_accessible(disp, "41-worklist-dispatcher")
             disp.click(f"a.rowlink[href='#/case/{case_id}']")
-            disp.wait_for_selector("button.act-btn:has-text('派遣')")
+            disp.wait_for_selector("button.act-btn:has-text('派遣')")  # seen once online: kept for offline use
             disp_ctx.set_offline(True)
+            disp.click("#tabbar a:has-text('待办')")
+            disp.wait_for_selector("main .stale")  # the list as last fetched, marked with its time
+            disp.click(f"a.rowlink[href='#/case/{case_id}']")
+            disp.wait_for_selector("main .stale")
             disp.click("button.act-btn:has-text('派遣')")
             disp.wait_for_selector("#unit-pick")
             disp.select_option("#unit-pick", GRID)
@@ -172,3 +176,16 @@ def test_clerk_accepts_a_hall_application_from_the_work_list(page: Any, node: No
     page.wait_for_selector(".case-state:has-text('已受理')")
     assert seeder.state(case_id) == "accepted"
     assert not page.js_errors
+
+
+STAFF = ("district_admin", "district_approver", "street_admin", "window_clerk", "street_handler",
+         "confidentiality_reviewer", "supervisor", "shift_leader", "dispatcher", "grid_member", "community_worker")
+
+
+def test_every_staff_role_starts_from_its_work_list(page: Any, node: Node) -> None:
+    open_app(page, node, "#/login")
+    first_tabs = page.evaluate("""async (roles) => {
+        const { tabsFor } = await import('/js/chrome.js');
+        return roles.map((r) => tabsFor(r)[0]);
+    }""", list(STAFF))
+    assert first_tabs == [["/work", "待办"]] * len(STAFF)

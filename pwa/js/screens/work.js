@@ -10,6 +10,7 @@ import { ApiError, describeErrors } from '../net.js';
 import { state } from '../state.js';
 import { go } from '../router.js';
 import { kindLabel, kindsForRole, loadKinds, stateLabel } from '../kinds.js';
+import { text } from '../caseview.js';
 
 export const PAGE = 30;
 const SOON_MS = 24 * 3600 * 1000;
@@ -89,8 +90,10 @@ function dueBadge(i) {
 
 function rowHTML(i, kinds) {
   const cols = (((kinds[i.kind] || {}).views || {}).columns || []);
-  const values = Object.entries(i.columns || {}).filter(([, v]) => v !== null && v !== undefined && v !== '')
-    .map(([k, v]) => { const col = cols.find((x) => x.key === k); return col && col.label ? `${col.label}：${v}` : String(v); });
+  // A false flag ("紧急：否") says nothing on a list row; everything else as a person reads it.
+  const values = Object.entries(i.columns || {}).filter(([, v]) => v !== null && v !== undefined && v !== '' && v !== false)
+    .map(([k, v]) => { const col = cols.find((x) => x.key === k); return col && col.label ? `${col.label}：${text(v)}` : text(v); })
+    .filter((x) => x && !x.endsWith('：'));
   return html`<li class="${i.overdue ? 'row-over' : ''}"><a class="rowlink" href="#/case/${encodeURIComponent(i.id)}">
     <div class="row-head"><span class="badge state">${i.state_label || stateLabel(kinds, i.kind, i.state)}</span>
       <strong>${i.kind_label || kindLabel(kinds, i.kind)}</strong> <span class="small">${i.number || ''}</span> ${dueBadge(i)}</div>
