@@ -6,7 +6,7 @@
 
 import { html, fmtTime, mount } from '../ui.js';
 import { cachedGet, staleNote } from '../data.js';
-import { ApiError, describeErrors } from '../net.js';
+import { ApiError, NetworkError, describeErrors } from '../net.js';
 import { state } from '../state.js';
 import { go } from '../router.js';
 import { kindLabel, kindsForRole, loadKinds, stateLabel } from '../kinds.js';
@@ -52,7 +52,12 @@ async function fetchList(q, kinds) {
     const r = await cachedGet(worklistPath(q), { personal: true });
     return { ...r, items: r.data.items || [], next: r.data.next_cursor || null, fallback: false };
   } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 404) throw err;
+    const missing = err instanceof ApiError && err.status === 404;
+    if (!missing && !(err instanceof NetworkError)) throw err;
+    if (!missing) {
+      // Offline with no copy of this list: maybe one from before the node had the work list.
+      try { await cachedGet(`/api/v1/cases?limit=200`, { personal: true }); } catch (_) { throw err; }
+    }
   }
   // Before the node serves the work list: the scope's cases, filtered here by what can be.
   const p = new URLSearchParams();
