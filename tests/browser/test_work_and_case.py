@@ -175,6 +175,15 @@ def test_clerk_accepts_a_hall_application_from_the_work_list(page: Any, node: No
     submit_and_sync(page)
     page.wait_for_selector(".case-state:has-text('已受理')")
     assert seeder.state(case_id) == "accepted"
+
+    # The whole scope, one case a page: the node's cursor leads to the next page.
+    if node.has("get", "/api/v1/worklist"):
+        page.goto(node.url + "/#/work?mine=0&size=1")
+        page.wait_for_selector("ul.worklist li")
+        first = page.inner_text("ul.worklist")
+        page.click("a.btn:has-text('下一页')")
+        page.wait_for_selector("text=第 2 页")
+        assert page.inner_text("ul.worklist") != first
     assert not page.js_errors
 
 

@@ -23,7 +23,7 @@ export function worklistPath(q) {
   if (q.mine) p.set('actionable', '1');
   if (q.due === 'overdue') p.set('overdue', '1');
   if (q.due === 'soon') p.set('due_soon', '1');
-  p.set('limit', String(PAGE));
+  p.set('limit', String(q.size || PAGE));
   if (q.cursor) p.set('cursor', q.cursor);
   return `/api/v1/worklist?${p}`;
 }
@@ -32,6 +32,7 @@ function readQuery(query) {
   return {
     kind: query.get('kind') || '', state: query.get('state') || '', due: query.get('due') || '',
     mine: query.get('mine') !== '0', cursor: query.get('cursor') || '', page: Number(query.get('page') || 1),
+    size: Math.min(Math.max(Number(query.get('size')) || 0, 0), 200), // a page size other than the default
   };
 }
 
@@ -42,6 +43,7 @@ function href(q, patch) {
   if (n.kind) p.set('kind', n.kind);
   if (n.state) p.set('state', n.state);
   if (n.due) p.set('due', n.due);
+  if (n.size) p.set('size', String(n.size));
   if (n.cursor) { p.set('cursor', n.cursor); p.set('page', String(n.page)); }
   const s = p.toString();
   return `#/work${s ? `?${s}` : ''}`;
