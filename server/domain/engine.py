@@ -16,8 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from server.domain.clocks import ClockSpec, ClockState, ClockUnit, reset
 from server.domain.roles import Principal, can_see
+from server.domain.views import KindViews, check_views
 
 CREATE = "__new__"  # the from-state of a kind's creating transition
 SYSTEM_ROLE = "system"  # transitions the engine makes itself (deemed acceptance, expiry)
@@ -122,8 +125,11 @@ class CaseKind:
     terminal: frozenset[str] = frozenset()
     timers: tuple[Timer, ...] = ()
     number_prefix: str = ""
+    views: KindViews = field(default_factory=KindViews)  # list columns, resident fields, current clock
+    settings_model: type[BaseModel] | None = None  # pydantic model of the kind's settings (store.settings)
 
     def __post_init__(self) -> None:
+        check_views(self.name, self.states, self.clocks, self.views)
         for t in self.transitions.values():
             unknown = (t.from_states - {CREATE} | {t.to_state} - {SAME_STATE}) - set(self.states)
             if unknown:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,7 +28,7 @@ from server.domain.engine import Draft, RuleViolation
 from server.domain.hall import SERVICE_APPLICATION
 from server.domain.ids import query_code, uuid7
 from server.domain.personal import mask_id_card, mask_name, mask_phone, validate_id_card, validate_mobile
-from server.domain.roles import Tier
+from server.domain.roles import Principal, Tier
 from server.errors import field_errors_from_pydantic
 from server.store import cases as case_store
 from server.store import changes, intake, org
@@ -220,6 +221,11 @@ def _issue_receipt(db: Database, case_id: str, number: str, spec: ServiceItemSpe
 
 
 # --- reads --------------------------------------------------------------------------------
+
+
+def application_extra(db: Database, case: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
+    """The hall's part of the generic case screen: the application (item, masked applicant, materials)."""
+    return {"application": application(db, case["id"])}
 
 
 def application(db: Database, case_id: str) -> dict[str, Any] | None:

@@ -26,10 +26,11 @@ from server.domain.hall import KIND, STATES, TRANSITIONS
 from server.domain.ids import uuid7
 from server.domain.personal import phone_last4
 from server.domain.roles import Principal, path_within
+from server.domain.views import clock_at
 from server.store import audit, changes
 from server.store import cases as case_store
 from server.store.hall import token_hash
-from server.store.hall_queue import clock_now
+from server.store.scope import under
 from server.store.seed import get_meta, set_meta
 
 RECTIFICATION_META = "hall.rectification_wd"
@@ -91,7 +92,7 @@ def track(db: Database, code: str, phone4: str, key: DataKey, calendar: WorkCale
         timeline.append({"at": at, "step": t.label_zh if t else transition, "state": to_state,
                          "state_label": STATES.get(to_state, to_state),
                          "detail": {k: data[k] for k in _PUBLIC_DETAIL.get(transition, ()) if k in data}})
-    clocks = {n: clock_now(c, calendar, now) for n, c in case["clocks"].items()}
+    clocks = {n: clock_at(c, calendar, now) for n, c in case["clocks"].items()}
     current = _CURRENT_CLOCK.get(case["state"], "acceptance")
     rated = [r[0] for r in db.execute("SELECT stage FROM hall_ratings WHERE case_id = ?", [case["id"]]).fetchall()]
     return {
@@ -164,15 +165,15 @@ def _open_rectification(db: Database, case: dict[str, Any], rating_id: str, leve
 
 
 def ratings(db: Database, scope: str, *, bad_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    where, params = under("r.org_path", scope)
     sql = (
         "SELECT r.id, r.case_id, c.number, r.stage, r.channel, r.level, r.indicators, r.comment, r.problems,"
         " r.responsible, r.rectification_case_id, r.rated_at, r.org_path,"
         " EXISTS (SELECT 1 FROM hall_appeals x WHERE x.rating_id = r.id AND x.status = 'upheld') AS excluded,"
         " (SELECT status FROM hall_appeals x WHERE x.rating_id = r.id ORDER BY created_at DESC LIMIT 1)"
         " AS appeal_status FROM hall_ratings r JOIN cases c ON c.id = r.case_id"
-        " WHERE (r.org_path = ? OR r.org_path LIKE ?)"
+        f" WHERE {where}"
     )
-    params: list[Any] = [scope, scope + "/%"]
     if bad_only:
         sql += " AND r.level <= 2"
     sql += " ORDER BY r.rated_at DESC LIMIT ?"

@@ -212,6 +212,9 @@ def _import_feature_migrations() -> None:
 
     for module in FEATURE_MIGRATION_MODULES:
         importlib.import_module(module)
+    from server.features import install  # the node's kinds and handlers, wherever its store is opened
+
+    install()
 
 
 # Feature stores that define migration sets, in apply order.
