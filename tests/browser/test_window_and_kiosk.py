@@ -45,7 +45,11 @@ def test_catalogue_search_and_item_guide(page: Any, node: Node) -> None:
     page.wait_for_selector("#cat-list li")
     page.fill("#cat-q", "低保")
     page.wait_for_function("() => document.querySelectorAll('#cat-list li').length >= 1")
-    assert "最低生活保障" in page.inner_text("#cat-list")
+    assert "最低生活保障" in page.inner_text("#cat-list") and "又称：低保" in page.inner_text("#cat-list")
+    page.fill("#cat-q", "dbsq")  # pinyin initials of the alias 低保申请, from the node's list rows
+    page.wait_for_function("() => document.querySelector('#cat-list').innerText.includes('最低生活保障审批')")
+    assert page.locator("#cat-list li").count() == 1
+    page.fill("#cat-q", "低保")
     assert_accessible(page, "20-catalogue")
     page.click("#cat-list li >> nth=0 >> a")
     page.wait_for_selector("text=材料清单")
@@ -82,6 +86,9 @@ def test_application_with_a_photographed_material_prints_a_receipt(page: Any, co
     page.wait_for_selector("#receipt")
     assert "收件回执（预受理）" in page.inner_text("#receipt")
     assert "陈*文" in page.inner_text("#receipt")  # masked as the node masks it, even on the tablet
+    provisional = page.inner_text("#receipt")
+    assert re.search(r"收件时间\s*20\d\d/\d\d/\d\d", provisional), provisional  # the year is printed
+    assert "石牌街" in provisional and "窗口受理员" in provisional  # the issuing office and window
     assert page.evaluate("() => window.streetnode.state.pending") == 1
     assert_accessible(page, "23-receipt-provisional")
     if not sync_served:
@@ -89,6 +96,9 @@ def test_application_with_a_photographed_material_prints_a_receipt(page: Any, co
 
     context.set_offline(False)
     page.wait_for_function("() => window.streetnode.state.pending === 0", timeout=30000)
+    # the screen turns into the official receipt by itself once the upload is acknowledged
+    page.wait_for_selector("#receipt >> text=查询码")
+    assert "预受理" not in page.inner_text("#receipt")
     page.reload()
     unlock_with_pin(page)
     page.wait_for_selector("#receipt >> text=查询码")
