@@ -45,7 +45,6 @@ from server.domain.engine import (
 )
 from server.domain.grid_geo import distance_m, distance_to_polygon_m, point_in_polygon
 from server.domain.grid_rules import MERGEABLE_STATES, NOT_A_TASK, Report, duplicate_problem, offered_to
-from server.domain.kinds import register
 from server.domain.roles import Role
 from server.domain.views import KindViews, ViewColumn
 
@@ -265,7 +264,7 @@ def _t(name: str, to: str, frm: frozenset[str], roles: frozenset[str], label: st
 HANDLE = ClockEffect("handle", "start")
 _HANDLING = (_handler_fits_target,)
 
-GRID_INCIDENT = register(CaseKind(
+GRID_INCIDENT = (CaseKind(
     name=KIND,
     label_zh="网格事件",
     states=STATES,
@@ -339,7 +338,7 @@ def _p(name: str, to: str, frm: frozenset[str], roles: frozenset[str], label: st
                       guards=(payload_guard(model),) if model is not None else ())
 
 
-GRID_PREVENTIVE = register(CaseKind(
+GRID_PREVENTIVE = (CaseKind(
     name=PREVENTIVE_KIND,
     label_zh="预防性任务",
     states=PREVENTIVE_STATES,

@@ -31,7 +31,6 @@ from server.domain.engine import (
     Timer,
     Transition,
 )
-from server.domain.kinds import register
 from server.domain.roles import Role, Tier
 from server.domain.views import KindViews, ViewColumn
 
@@ -258,7 +257,7 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
                clocks=(ClockEffect("delivery", "stop"),)),
 )}
 
-SERVICE_APPLICATION = register(
+SERVICE_APPLICATION = (
     CaseKind(
         name=KIND,
         label_zh="政务服务办件",

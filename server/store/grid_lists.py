@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from schemas.grid import PreventiveRequest
 from server.domain.actions import actionable_states, offered
 from server.domain.calendar import WorkCalendar
-from server.domain.engine import Draft, RuleViolation
+from server.domain.engine import RuleViolation
 from server.domain.grid import (
     GRID_INCIDENT,
     GRID_PREVENTIVE,
@@ -28,10 +28,9 @@ from server.domain.grid import (
     STATES,
     TERMINAL,
 )
-from server.domain.ids import uuid7
 from server.domain.roles import Principal
 from server.domain.views import clock_at
-from server.store import cases, changes, org, worklist
+from server.store import org, reactions, worklist
 from server.store.grid_config import get_category, load_settings
 from server.store.scope import under
 
@@ -211,13 +210,7 @@ def make_preventive(db: Database, principal: Principal, hotspot_id: str, req: Pr
         "case_ids": spot["case_ids"],
         "_clocks": {"prevent": {"unit": "working_day", "duration": req.due_working_days}},
     }
-    draft = Draft("plan", payload, principal, now, uuid7())
-    view, number = cases.create_case(db, GRID_PREVENTIVE, draft, org_path=spot["org_path"], node_id=node_id,
-                                     calendar=calendar)
-    db.execute("UPDATE grid_hotspots SET status = 'preventive', preventive_case_id = ?, updated_at = ? WHERE id = ?",
-               [view.id, now.isoformat(), hotspot_id])
-    changes.record(db, "grid_hotspot", hotspot_id, spot["org_path"])
-    return {"case_id": view.id, "number": number, "state": view.state, "hotspot_id": hotspot_id}
+    return reactions.preventive_task(db, principal, spot, payload, node_id=node_id, calendar=calendar, now=now)
 
 
 def grids(db: Database, scope: str) -> list[dict[str, Any]]:

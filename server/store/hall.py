@@ -24,7 +24,7 @@ from schemas.hall import ServiceApplicationPayload
 from schemas.reference import ServiceItemSpec
 from server.domain.canonical import canonical_json
 from server.domain.crypto import DataKey
-from server.domain.engine import Draft, RuleViolation
+from server.domain.engine import Draft
 from server.domain.hall import SERVICE_APPLICATION
 from server.domain.ids import query_code, uuid7
 from server.domain.personal import mask_id_card, mask_name, mask_phone, validate_id_card, validate_mobile
@@ -129,20 +129,7 @@ def handle_application(db: Database, payload: dict[str, Any], ctx: IntakeContext
     data_key: DataKey | None = _service(ctx, "data_key")
     if data_key is None:
         raise RuntimeError("the intake handler needs the node's data key (services['data_key'])")
-    db.execute("SAVEPOINT hall_intake")
-    try:
-        record = _write(db, form, found, clean, ctx, data_key)
-    except RuleViolation as exc:
-        db.execute("ROLLBACK TO SAVEPOINT hall_intake")
-        db.execute("RELEASE SAVEPOINT hall_intake")
-        result_status: IntakeStatus = "forbidden" if exc.kind == "forbidden" else "invalid"
-        return IntakeResult(result_status, [{"field": exc.field or "payload", "message": exc.message}])
-    except BaseException:
-        db.execute("ROLLBACK TO SAVEPOINT hall_intake")
-        db.execute("RELEASE SAVEPOINT hall_intake")
-        raise
-    db.execute("RELEASE SAVEPOINT hall_intake")
-    return IntakeResult("created", record=record)
+    return intake.attempt(db, lambda: _write(db, form, found, clean, ctx, data_key))
 
 
 def _write(db: Database, form: ServiceApplicationPayload, found: tuple[ServiceItemSpec, int],
@@ -290,4 +277,3 @@ def unit_name(db: Database, org_path: str) -> str:
     return str(unit["name"]) if unit else code
 
 
-intake.register(SERVICE_APPLICATION.name, handle_application)

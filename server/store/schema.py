@@ -221,6 +221,7 @@ def _import_feature_migrations() -> None:
 FEATURE_MIGRATION_MODULES: list[str] = [
     "server.store.hall_schema",
     "server.store.grid_schema",
+    "server.store.platform_schema",  # after the features whose settings it moves
     "sync.leg_b_schema",
     "sync.store_schema",
 ]

@@ -20,6 +20,7 @@ def under(column: str, path: str) -> tuple[str, list[Any]]:
 
     ``column`` is a trusted identifier from our own code (never user input); ``path`` is bound.
     """
+    path = path.rstrip("/")  # as ``roles.path_within``: "44/01/" is the unit "44/01"
     if not path:  # the root (a city hub): everything
         return "1 = 1", []
     return f"({column} = ? OR ({column} >= ? AND {column} < ?))", [path, path + "/", path + "0"]

@@ -21,14 +21,16 @@ from server.web.endpoint import PUBLIC, Endpoint, RequestContext, token_ttl
 
 
 async def health(ctx: RequestContext) -> dict[str, Any]:
+    # Called every few seconds by monitors and load balancers, also while heavy lists run: one small
+    # query; the migration count cannot change while the node runs (migrations apply at start-up).
+    extra = ctx.services.extra
+    if "migrations" not in extra:
+        extra["migrations"] = len(ctx.store.read(applied_migrations))
+
     def read(db: Database) -> dict[str, Any]:
         meta = {k: v for k, v in db.execute("SELECT key, value FROM meta").fetchall()}
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-        return {
-            "meta": meta,
-            "journal_mode": mode,
-            "migrations": len(applied_migrations(db)),
-        }
+        return {"meta": meta, "journal_mode": mode, "migrations": extra["migrations"]}
 
     info = ctx.store.read(read)
     meta = info["meta"]

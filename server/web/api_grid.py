@@ -106,7 +106,8 @@ async def put_settings(ctx: RequestContext) -> dict[str, Any]:
 
 async def tasks(ctx: RequestContext) -> TasksResponse:
     p = ctx.user()
-    return TasksResponse.model_validate({"tasks": ctx.store.read(lambda db: grid_lists.tasks(db, p, now_china()))})
+    tasks = await api_cases.read(ctx, lambda db: grid_lists.tasks(db, p, now_china()))
+    return TasksResponse.model_validate({"tasks": tasks})
 
 
 async def board(ctx: RequestContext) -> BoardResponse:
@@ -115,7 +116,7 @@ async def board(ctx: RequestContext) -> BoardResponse:
     if state is not None and state not in STATES:
         raise ValidationFailed(f"未知的状态：{state}", field="state")
     hub = ctx.settings.role == "district"
-    result = ctx.store.read(lambda db: grid_lists.board(
+    result = await api_cases.read(ctx, lambda db: grid_lists.board(
         db, p.org_path, now_china(), hub=hub, state=state, emergency=_flag(ctx, "emergency"),
         overdue=_flag(ctx, "overdue"), category=q.get("category") or None))
     return BoardResponse.model_validate(result)
@@ -230,9 +231,6 @@ async def grid_startup(services: Services) -> None:
 async def grid_shutdown(services: Services) -> None:
     await lifecycle.stop_loop(services, "grid_escalations")
 
-
-lifecycle.STARTUP_HOOKS.append(grid_startup)
-lifecycle.SHUTDOWN_HOOKS.append(grid_shutdown)
 
 ALL_STAFF = STAFF_ROLES
 ENDPOINTS: list[Endpoint] = [

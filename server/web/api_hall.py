@@ -8,8 +8,6 @@ hall's periodic task: firing the engine's timers (deemed acceptance) every minut
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from sqlite_utils import Database
@@ -17,7 +15,6 @@ from starlette.responses import HTMLResponse
 
 from schemas.hall import AppealRequest, AppealReviewRequest, CatalogueItemInput, HallSettingsRequest
 from server.domain.crypto import DataKey, b64url_encode
-from server.domain.engine import RuleViolation
 from server.domain.hall import KIND, STATES
 from server.domain.ids import now_china
 from server.domain.roles import DISTRICT_STAFF, STAFF_ROLES, STREET_STAFF, Role
@@ -26,7 +23,7 @@ from server.node import data_key, node_key
 from server.store import audit, case_detail, hall, hall_catalogue, hall_queue, hall_ratings
 from server.store import cases as case_store
 from server.store.calendars import current_calendar
-from server.web import api_cases, lifecycle
+from server.web import api_cases
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, Services
 from server.web.rules import raise_for_violation
 from server.web.templates_receipt import render_receipt
@@ -37,7 +34,6 @@ HALL_STAFF = frozenset({R.WINDOW_CLERK, R.STREET_HANDLER, R.STREET_ADMIN, R.SUPE
 HANDLERS = frozenset({R.WINDOW_CLERK, R.STREET_HANDLER, R.STREET_ADMIN, R.COMMUNITY_WORKER, R.DISTRICT_APPROVER})
 RECEIPT_ROLES = frozenset({R.WINDOW_CLERK, R.COMMUNITY_WORKER, R.STREET_ADMIN, R.STREET_HANDLER})
 REVIEWERS = frozenset({R.SUPERVISOR, R.STREET_ADMIN, R.DISTRICT_ADMIN})
-TIMER_INTERVAL_SECONDS = 60.0
 
 
 def hall_key(services: Services) -> DataKey:
@@ -112,7 +108,7 @@ async def get_queue(ctx: RequestContext) -> dict[str, Any]:
 async def get_overview(ctx: RequestContext) -> dict[str, Any]:
     p = ctx.user()
     now = now_china()
-    data = ctx.store.read(lambda db: hall_queue.overview(db, p.org_path, current_calendar(db), now))
+    data = await api_cases.read(ctx, lambda db: hall_queue.overview(db, p.org_path, current_calendar(db), now))
     return {"ok": True, "now": now.isoformat(), **data}
 
 
@@ -229,42 +225,13 @@ async def put_settings(ctx: RequestContext) -> dict[str, Any]:
     return {"ok": True, "rectification_wd": body.rectification_wd}
 
 
-# --- the periodic task: seed the catalogue once, fire timers every minute ----------------------
-
-
-async def _fire_timers_once(services: Services) -> int:
-    node_id = services.node_id
-
-    def write(db: Database) -> int:
-        return case_store.fire_timers(db, current_calendar(db), now_china(), node_id)
-
-    try:
-        return await services.store.awrite(write)
-    except RuleViolation:  # one broken case must not stop the clock for every other
-        return 0
-
-
-async def _timer_loop(services: Services, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), TIMER_INTERVAL_SECONDS)
-        if not stop.is_set():
-            await _fire_timers_once(services)
+# --- start-up (listed in server.web.lifecycle): the data key and the catalogue ---------------------
 
 
 async def hall_startup(services: Services) -> None:
     hall.configure(data_key=hall_key(services), max_attachment_bytes=services.settings.max_attachment_bytes)
     await services.store.awrite(hall_catalogue.seed_catalogue)  # idempotent: nodes made before the hall
-    await _fire_timers_once(services)  # a node started after a weekend deems what fell due meanwhile
-    lifecycle.start_loop(services, "hall_timers", _timer_loop)
 
-
-async def hall_shutdown(services: Services) -> None:
-    await lifecycle.stop_loop(services, "hall_timers")
-
-
-lifecycle.STARTUP_HOOKS.append(hall_startup)
-lifecycle.SHUTDOWN_HOOKS.append(hall_shutdown)
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/v1/catalogue/items", list_items, PUBLIC, "服务事项目录（中文检索、按类型和层级筛选）",
