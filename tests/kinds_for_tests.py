@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from schemas.common import Input
 from server.domain.clocks import ClockSpec, ClockUnit
@@ -17,7 +17,6 @@ from server.domain.engine import (
     ClockEffect,
     Draft,
     Event,
-    Guard,
     Timer,
     Transition,
 )
@@ -119,20 +118,6 @@ class RequestSettings(Input):
     answer_wd: int = Field(10, ge=1, le=60, description="答复时限（工作日）")
 
 
-def _payload_is(model: type[Input]) -> Guard:
-    """The payload must be exactly ``model`` (engine payload models replace this once declared)."""
-
-    def guard(view: CaseView, draft: Draft) -> str | None:
-        try:
-            model.model_validate({k: v for k, v in draft.payload.items() if not k.startswith("_")})
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            return f"{'.'.join(str(p) for p in err['loc'])}：{err['msg']}"
-        return None
-
-    return guard
-
-
 def _not_on_hold(view: CaseView, draft: Draft) -> str | None:
     return "居民已同意暂缓，不自动督办" if view.data.get("on_hold") else None
 
@@ -145,13 +130,13 @@ TEST_REQUEST = CaseKind(
     clocks={"answer": ClockSpec("answer", ClockUnit.WORKING_DAY, 10, "答复时限", "测试依据")},
     transitions={t.name: t for t in (
         Transition("register", "received", _fs(CREATE), _fs(R.WINDOW_CLERK, R.COMMUNITY_WORKER), "登记",
-                   required=("subject",), guards=(_payload_is(RequestForm),),
+                   required=("subject",), payload=RequestForm,
                    clocks=(ClockEffect("answer", "start"),)),
         Transition("assign", "assigned", _fs("received"), _fs(R.STREET_ADMIN), "分派",
-                   required=("unit",), guards=(_payload_is(AssignPayload),)),
+                   required=("unit",), payload=AssignPayload),
         Transition("escalate", "escalated", _fs("assigned"), _fs(SYSTEM_ROLE), "超期督办", guards=(_not_on_hold,)),
         Transition("answer", "answered", _fs("assigned", "escalated"), _fs(R.STREET_HANDLER), "答复",
-                   required=("answer",), guards=(_payload_is(AnswerPayload),),
+                   required=("answer",), payload=AnswerPayload,
                    clocks=(ClockEffect("answer", "stop"),)),
         Transition("close", "closed", _fs("answered"), _fs(R.STREET_ADMIN), "办结"),
     )},

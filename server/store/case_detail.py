@@ -30,7 +30,8 @@ EXTRAS: dict[str, DetailExtra] = {}
 
 _EVENT_SQL = (
     "SELECT id, seq, transition, from_state, to_state, actor, role, org_unit, on_behalf_of, payload, legal_basis,"
-    " device_time, node_time FROM case_events WHERE case_id = ? ORDER BY seq"
+    " device_time, node_time, effective_time, effective_basis, effective_provisional, rules_version"
+    " FROM case_events WHERE case_id = ? ORDER BY seq"
 )
 
 
@@ -60,7 +61,9 @@ def events(db: Database, kind: CaseKind, case_id: str) -> list[dict[str, Any]]:
         # "_"-keys are the engine's own (ownership moves, per-case clock specs), not what anyone entered
         row.update(label=(t.label_zh if t else "") or row["transition"],
                    payload={k: v for k, v in payload.items() if not k.startswith("_")},
-                   effective_time=payload.get("_effective_time") or row.get("effective_time") or row["node_time"])
+                   # the time the act counts from (clocks), explained; node_time stays the record time
+                   effective_time=row["effective_time"] or row["node_time"],
+                   effective_provisional=bool(row["effective_provisional"]))
         out.append(row)
     return out
 

@@ -51,11 +51,14 @@ def handle_case_event(db: Any, payload: dict[str, Any], ctx: IntakeContext) -> I
         transition=body.transition, payload=body.payload, principal=ctx.principal, node_time=ctx.received_at,
         event_id=event_id, on_behalf_of=body.on_behalf_of, device_time=ctx.device_time,
         device_id=ctx.device_id, base_version=body.base_version,
+        device_clock_trusted=ctx.device_clock_trusted, device_offset_ms=ctx.device_offset_ms,
     )
     try:
         with db.atomic():  # one savepoint: a refused event leaves nothing behind
             result = cases.transition(db, body.case_id, draft, node_id=ctx.node_id, calendar=ctx.calendar)
     except RuleViolation as exc:
+        if exc.code == "id_conflict":  # the event id (= submission id) already names another act
+            return IntakeResult("id_conflict", [{"field": "submission_id", "message": exc.message}])
         status: IntakeStatus = "forbidden" if exc.kind == "forbidden" else "invalid"
         # the engine names fields of a transition request; here that request is the envelope's payload
         return IntakeResult(status, [{"field": f"payload.{exc.field or 'transition'}", "message": exc.message,

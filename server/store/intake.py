@@ -28,7 +28,7 @@ from server.domain.roles import Principal
 from server.errors import field_errors_from_pydantic
 from server.store import cases
 
-IntakeStatus = Literal["created", "invalid", "forbidden", "stale_version", "awaiting_blobs"]
+IntakeStatus = Literal["created", "invalid", "forbidden", "stale_version", "awaiting_blobs", "id_conflict"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class IntakeContext:
     calendar: WorkCalendar
     device_id: str | None = None
     device_time: datetime | None = None
+    device_clock_trusted: bool = False  # the last sync measured the device clock and found it right
+    device_offset_ms: int | None = None  # node time minus device time, as measured
     services: dict[str, Any] = field(default_factory=dict)  # e.g. {"data_key": DataKey, "blob_dir": Path}
 
 
@@ -128,7 +130,8 @@ def case_intake(kind: CaseKind, model: type[BaseModel], build: Build,
 
         def write() -> dict[str, Any]:
             draft = Draft(transition, built.payload, ctx.principal, ctx.received_at, uuid7(),
-                          device_time=ctx.device_time, device_id=ctx.device_id)
+                          device_time=ctx.device_time, device_id=ctx.device_id,
+                          device_clock_trusted=ctx.device_clock_trusted, device_offset_ms=ctx.device_offset_ms)
             view, number = cases.create_case(db, kind, draft, org_path=built.org_path or ctx.principal.org_path,
                                              node_id=ctx.node_id, calendar=ctx.calendar, case_id=case_id)
             more = after_create(db, view, form, ctx) if after_create is not None else {}

@@ -43,8 +43,10 @@ class TimerRun:
 def fire_due_timers(db: Database, calendar: WorkCalendar, now: datetime, node_id: str) -> TimerRun:
     """Make the engine's own transition for every timer that has run out, one savepoint per case."""
     run = TimerRun()
-    for case_id, name in cases.due_timers(db, calendar, now):
-        draft = Draft(transition=name, payload={}, principal=None, node_time=now, event_id=uuid7())
+    for case_id, name, due in cases.due_timer_details(db, calendar, now):
+        # the act happened when the clock ran out, not when this round noticed it (event time)
+        draft = Draft(transition=name, payload={}, principal=None, node_time=now, event_id=uuid7(),
+                      **cases.timer_time(due, now))
         try:
             with db.atomic():
                 cases.transition(db, case_id, draft, node_id=node_id, calendar=calendar)
