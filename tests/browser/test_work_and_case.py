@@ -154,6 +154,7 @@ def test_leader_and_dispatcher_move_a_grid_incident_from_their_work_lists(
 
 
 def test_clerk_accepts_a_hall_application_from_the_work_list(page: Any, node: Node, seeder: Seeder) -> None:
+    seeder.application()  # a second open case, so the scope's list has more than one page of one
     case_id = seeder.application()
     detail = seeder.case(case_id, "clerk")
     originals = detail["case"]["data"]["originals_required"]
