@@ -101,6 +101,14 @@ export async function actionForm(root, c, action, done) {
       <button type="button" class="btn" id="act-cancel">取消</button></div></form>`);
   const form = $('#act-form', root);
   form.addEventListener('input', () => setDirty(formKey, true));
+  form.addEventListener('change', (ev) => {
+    // An answered field loses its old error at once, not only at the next submit.
+    const field = ev.target.closest('[data-path]');
+    if (!field) return;
+    field.removeAttribute('aria-invalid');
+    const box = root.querySelector(`#${field.id}-err`);
+    if (box) box.textContent = '';
+  });
   $('#act-cancel', root).addEventListener('click', () => { setDirty(formKey, false); mount(root, ''); });
   for (const key of photoKeys) {
     $(`#ph-in-${key}`, root).addEventListener('change', async (ev) => {

@@ -5,6 +5,7 @@ accepts a hall application — each from the role's own work list, each checked 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -199,3 +200,32 @@ def test_every_staff_role_starts_from_its_work_list(page: Any, node: Node) -> No
         return roles.map((r) => tabsFor(r)[0]);
     }""", list(STAFF))
     assert first_tabs == [["/work", "待办"]] * len(STAFF)
+
+
+def test_grid_member_verifies_on_site_from_the_case_screen(browser: Any, page: Any, node: Node, seeder: Seeder) -> None:
+    """The payload form's own widgets: a required yes/no, photos from the camera, a GPS fix."""
+    open_app(page, node)
+    case_id = seeder.report(jpeg_bytes(page, 1000, 750), "井盖破损，行人易绊倒")
+    seeder.step(case_id, "clerk", "accept")
+    ctx, grid = staff_page(browser, node, "grid2")
+    try:
+        enrol(grid, node)  # photos travel as the signed envelope's attachments
+        open_from_work_list(grid, node, case_id, "现场核实")
+        grid.click("#act-form button[type=submit]")
+        grid.wait_for_selector("#act-errors:has-text('请按提示补全')")  # 情况是否属实 is a choice, not a default
+        grid.check("input[name=genuine][value=yes]")
+        grid.set_input_files("#ph-in-verify_photos", files=[
+            {"name": "v.jpg", "mimeType": "image/jpeg", "buffer": jpeg_bytes(grid, 1600, 1200)}])
+        grid.wait_for_selector("#ph-verify_photos img")
+        grid.click("#gps-verify_location")
+        grid.wait_for_function("() => document.querySelector('#loc-verify_location').textContent.startsWith('GPS')")
+        assert_accessible(grid, "46-case-grid-verify")
+        submit_and_sync(grid)
+        assert seeder.state(case_id) == "verified"
+        verify = [e for e in seeder.case(case_id)["events"] if e["transition"] == "verify"][0]
+        payload = verify["payload"] if isinstance(verify["payload"], dict) else json.loads(verify["payload"])
+        assert payload["genuine"] is True and len(payload["verify_photos"]) == 1
+        assert abs(payload["verify_location"]["lat"] - 23.1318) < 0.001
+        assert not grid.js_errors
+    finally:
+        ctx.close()
