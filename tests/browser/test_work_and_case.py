@@ -238,3 +238,22 @@ def test_grid_member_verifies_on_site_from_the_case_screen(browser: Any, page: A
         assert not grid.js_errors
     finally:
         ctx.close()
+
+
+def test_a_duplicate_report_is_merged_from_the_case_screen(page: Any, node: Node, seeder: Seeder) -> None:
+    """并单 has its own screen on the node (two cases in one write): offered on the case screen, online."""
+    open_app(page, node)
+    kept = seeder.report(jpeg_bytes(page, 900, 600), "路灯不亮（先报）")
+    duplicate = seeder.report(jpeg_bytes(page, 902, 600), "路灯不亮（后报）", username="grid2")
+    open_app(page, node, "#/login")
+    login(page, "clerk")
+    page.goto(node.url + f"/#/case/{duplicate}")
+    page.wait_for_selector(f"button[data-into='{kept}']")
+    screenshot(page, "47-case-duplicates")
+    page.click(f"button[data-into='{kept}']")
+    page.fill("#merge-reason", "同一处路灯，重复上报")
+    page.click("dialog button:has-text('确认并单')")
+    page.wait_for_selector(".case-state:has-text('已并单')")
+    assert seeder.state(duplicate) == "merged"
+    assert "absorb" in [e["transition"] for e in seeder.case(kept)["events"]]
+    assert not page.js_errors
