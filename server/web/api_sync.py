@@ -48,13 +48,18 @@ def leg_a(ctx: RequestContext) -> outbox.OutboxServices:
 
 
 def _device(ctx: RequestContext, *, allow_revoked: bool = False) -> devices.Device:
+    """The enrolled device named by X-Device-Id, which must belong to the signed-in user's units (a device
+    of an unrelated unit cannot be borrowed to upload, or to have an upload audited under its name)."""
     device_id = ctx.request.headers.get("x-device-id", "").strip()
     if not device_id:
         raise BadRequest("缺少 X-Device-Id：请在已登记的设备上同步", field="x-device-id")
     device = ctx.store.read(lambda db: devices.get_device(db, device_id))
-    if allow_revoked and device is not None:
-        return device
-    return devices.require_active(device, device_id)
+    if not (allow_revoked and device is not None):
+        device = devices.require_active(device, device_id)
+    p = ctx.user()
+    if not (path_within(device.org_path, p.org_path) or path_within(p.org_path, device.org_path)):
+        raise Forbidden("本设备登记的单位与您的管辖范围无关", field="x-device-id")
+    return device
 
 
 def _ca_fingerprint(data_dir: Path) -> str | None:
@@ -151,8 +156,6 @@ def _device_time(header: str | None) -> datetime | None:
 async def post_outbox(ctx: RequestContext) -> dict[str, Any]:
     p = ctx.user()
     device = _device(ctx, allow_revoked=True)  # a revoked device's items are quarantined, not refused
-    if not (path_within(device.org_path, p.org_path) or path_within(p.org_path, device.org_path)):
-        raise Forbidden("本设备登记的单位与您的管辖范围无关", field="x-device-id")
     raw = await read_json(ctx.request, outbox.OUTBOX_MAX_BYTES)
     envelopes = raw.get("envelopes") if isinstance(raw, dict) else None
     if isinstance(envelopes, list) and len(envelopes) > OUTBOX_MAX_ENVELOPES:
@@ -213,7 +216,10 @@ async def get_blob(ctx: RequestContext) -> Response:
     mime = ctx.store.read(visible)
     if mime is None or not blobs.has(sha):
         raise NotFound("未找到该附件", field="sha256")
-    return FileResponse(blobs.path(sha), media_type=mime, headers={"Cache-Control": "private, max-age=31536000"})
+    # nosniff + a sandbox: whatever hides behind a JPEG header is never run as a page or script
+    return FileResponse(blobs.path(sha), media_type=mime, headers={
+        "Cache-Control": "private, max-age=31536000", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'"})
 
 
 async def put_blob(ctx: RequestContext) -> Response:
