@@ -15,6 +15,7 @@ from starlette.routing import Mount, Route
 
 from server.config import Settings
 from server.errors import StreetnodeError
+from server.features import install as install_features
 from server.store.db import Store
 from server.web.endpoint import Services, make_route
 from server.web.openapi import build_openapi
@@ -52,6 +53,7 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     """Build the app. The store opens in the lifespan (or is passed in already open)."""
+    install_features()
     own_store = store is None
     store = store or Store(settings.db_path)
     services = Services(settings=settings, store=store, node_id=settings.node_id)

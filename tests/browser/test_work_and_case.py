@@ -176,8 +176,10 @@ def test_clerk_accepts_a_hall_application_from_the_work_list(page: Any, node: No
     page.wait_for_selector(".case-state:has-text('已受理')")
     assert seeder.state(case_id) == "accepted"
 
-    # The whole scope, one case a page: the node's cursor leads to the next page.
+    # The whole scope, one case a page: the node's cursor leads to the next page (the work list holds
+    # open cases, so a second open one makes the second page).
     if node.has("get", "/api/v1/worklist"):
+        seeder.application()
         page.goto(node.url + "/#/work?mine=0&size=1")
         page.wait_for_selector("ul.worklist li")
         first = page.inner_text("ul.worklist")
