@@ -26,7 +26,7 @@ from server.domain.roles import ADMINS, STAFF_ROLES, Role, can_see, path_within
 from server.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from server.node import data_key, node_key
 from server.store import audit
-from server.web.endpoint import PUBLIC, Endpoint, RequestContext, read_json, read_limited
+from server.web.endpoint import PUBLIC, Endpoint, RequestContext, ascii_int, read_json, read_limited
 from sync import changes_feed, devices, outbox
 from sync.blobs import BlobStore, check_mime, check_sha256, parse_content_range
 
@@ -235,7 +235,7 @@ async def put_blob(ctx: RequestContext) -> Response:
                             headers={"Upload-Offset": str(size)})
     declared = ctx.request.headers.get("content-length")
     rng = parse_content_range(ctx.request.headers.get("content-range"),
-                              int(declared) if declared and declared.isdigit() else None, svc.max_attachment_bytes)
+                              ascii_int(declared), svc.max_attachment_bytes)
     if rng is None and ctx.request.method == "PATCH":
         raise BadRequest("分段上传须带 Content-Range", field="content-range")
     data = await _read_body(ctx.request, rng.length if rng else svc.max_attachment_bytes)
