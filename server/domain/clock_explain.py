@@ -61,7 +61,7 @@ def explain(state: ClockState, calendar: WorkCalendar, hours: OfficeHours, trace
     for r in state.resets:
         text = f"重新计时：{fmt_instant(r.at)} {r.reason}" if r.reason else f"重新计时：{fmt_instant(r.at)}"
         parts.append(f"{text}（{r.legal_basis}）" if r.legal_basis else text)
-        parts.append(f"此前于 {fmt_instant(r.previous_start)} 起算的计时作废")
+        parts.append(f"原起算时间 {fmt_instant(r.previous_start)}")
     parts.extend(_explain_start(state, hours, trace))
     if state.fixed is not None:
         f = state.fixed

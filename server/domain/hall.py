@@ -52,6 +52,7 @@ ART45_KINDS = ("听证", "招标", "拍卖", "检验", "检测", "检疫", "鉴�
 SPECIAL_KEY = "special"  # the pause key of a special procedure: end_special resumes exactly it
 DEEMED_NOTE = "视为受理，自收到申请材料之日起计算"
 CORRECTION_RESET = "收到补正材料，自收到补正之日起重新计算"
+ACCEPT_RESET = "受理申请，办结时限自受理之日起计算"
 
 # Fields the creating event sets from the catalogue and the intake; no later event may change them,
 # or a client could relabel a district item as a street item to decide it at the street.
@@ -292,7 +293,7 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
                "报送区级部门", tiers=_fs(Tier.STREET), guards=(_district_item,), route=_to_district),
     Transition("accept", "accepted", _fs("onsite_checked", "correction_received", "handed_up"),
                _fs(R.WINDOW_CLERK, R.DISTRICT_APPROVER), "受理", guards=(tier_for_level,),
-               clocks=(ClockEffect("acceptance", "stop"), *_decision("reset"))),
+               clocks=(ClockEffect("acceptance", "stop"), *_decision("reset", ACCEPT_RESET))),
     Transition("deem_accept", "deemed_accepted", AWAITING_ACCEPTANCE, _fs(SYSTEM_ROLE), "视为受理",
                legal_basis=ART32, clocks=(ClockEffect("acceptance", "stop", reason="视为受理"),
                                           *_decision("note", DEEMED_NOTE))),
