@@ -156,6 +156,7 @@ def apply_effect(clocks: dict[str, ClockState], spec: ClockSpec, eff: ClockEffec
         started, rule = _start_point(eff, ctx)
         reason, basis = _record(eff, ctx)
         clocks[eff.clock] = reset(cur, max(started, cur.started_at), reason, basis, start_rule=rule)
+        _stop_linked(clocks, eff.clock, None, ctx)  # a fresh count leaves no earlier pause, nor its sub-clocks
     elif eff.action == "pause":
         key = effect_key(eff, ctx.payload)
         if not cur.is_paused(key) and cur.stopped_at is None:
@@ -187,8 +188,10 @@ def apply_effect(clocks: dict[str, ClockState], spec: ClockSpec, eff: ClockEffec
         clocks[eff.clock] = cur.note(ctx.at, reason, basis)
 
 
-def _stop_linked(clocks: dict[str, ClockState], main: str, key: str, ctx: EffectContext) -> None:
-    """A sub-clock belongs to its main clock's pause: when that reason closes, its own period ends."""
+def _stop_linked(clocks: dict[str, ClockState], main: str, key: str | None, ctx: EffectContext) -> None:
+    """A sub-clock belongs to its main clock's pause: when that reason closes (``key``; None: every reason,
+    the main clock being reset), its own period ends."""
     for name, clock in list(clocks.items()):
-        if clock.linked_to == f"{main}:{key}" and clock.stopped_at is None:
+        linked = clock.linked_to == f"{main}:{key}" if key is not None else clock.linked_to.startswith(f"{main}:")
+        if linked and clock.stopped_at is None:
             clocks[name] = clock.stop(max(ctx.at, clock.latest_instant()), "关联的暂停已结束")

@@ -46,6 +46,12 @@ def fmt_instant(value: datetime) -> str:
     return f"{local(value).date().isoformat()} {_fmt_clock(value)}"
 
 
+def fmt_when(value: datetime) -> str:
+    """An instant, or just its date when it is a date taken from a payload (local midnight)."""
+    lv = local(value)
+    return lv.date().isoformat() if (lv.hour, lv.minute, lv.second) == (0, 0, 0) else fmt_instant(value)
+
+
 def _fmt_range(first: date, last: date) -> str:
     return fmt_day(first) if first == last else f"{first.isoformat()}至{last.isoformat()}"
 
@@ -59,9 +65,9 @@ def explain(state: ClockState, calendar: WorkCalendar, hours: OfficeHours, trace
     spec = state.spec
     parts = [f"{spec.label_zh}（{spec.legal_basis}）" if spec.legal_basis else spec.label_zh]
     for r in state.resets:
-        text = f"重新计时：{fmt_instant(r.at)} {r.reason}" if r.reason else f"重新计时：{fmt_instant(r.at)}"
+        text = f"重新计时：{fmt_when(r.at)} {r.reason}" if r.reason else f"重新计时：{fmt_when(r.at)}"
         parts.append(f"{text}（{r.legal_basis}）" if r.legal_basis else text)
-        parts.append(f"原起算时间 {fmt_instant(r.previous_start)}")
+        parts.append(f"原起算时间 {fmt_when(r.previous_start)}")
     parts.extend(_explain_start(state, hours, trace))
     if state.fixed is not None:
         f = state.fixed
