@@ -8,6 +8,7 @@ handler and the domain. ``export_json_schemas`` writes the forms the PWA renders
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -73,6 +74,28 @@ class CatalogueItemInput(ServiceItemSpec):
         if isinstance(statutory, int) and value > statutory:
             raise ValueError(f"承诺时限（{value} 个工作日）不得超过法定时限（{statutory} 个工作日）")
         return value
+
+
+class SpecialProcedurePayload(Input):
+    """特别程序申请 (行政许可法 art. 45): the procedure, why, and how the applicant was told in writing.
+
+    Only the item's declared special steps not counted in the limit, or the procedures art. 45 names,
+    pause the clock; the domain guard checks the name against the catalogue.
+    """
+
+    procedure: Text = Field(max_length=100, title="特别程序",
+                            description="办事指南列明的特殊环节，或听证、招标、拍卖、检验、检测、检疫、鉴定、专家评审")
+    reason: Text = Field(max_length=500, title="理由")
+    notice: Text = Field(max_length=500, title="书面告知申请人情况")
+
+
+class ExtensionPayload(Input):
+    """延期 (行政许可法 art. 42): once, at most 10 working days, within the limit, on the head's approval."""
+
+    days: int = Field(ge=1, le=10, title="延长工作日数")
+    reason: Text = Field(max_length=500, title="延期理由")
+    approver: str = Field("", max_length=50, title="批准人")
+    notified_on: date | None = Field(None, title="告知申请人日期")
 
 
 class RatingRequest(Input):
