@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import AwareDatetime, Field, StringConstraints, ValidationInfo, field_validator
 
 from schemas.common import Input
 from schemas.reference import ServiceItemSpec
@@ -76,28 +76,6 @@ class CatalogueItemInput(ServiceItemSpec):
         return value
 
 
-class SpecialProcedurePayload(Input):
-    """特别程序申请 (行政许可法 art. 45): the procedure, why, and how the applicant was told in writing.
-
-    Only the item's declared special steps not counted in the limit, or the procedures art. 45 names,
-    pause the clock; the domain guard checks the name against the catalogue.
-    """
-
-    procedure: Text = Field(max_length=100, title="特别程序",
-                            description="办事指南列明的特殊环节，或听证、招标、拍卖、检验、检测、检疫、鉴定、专家评审")
-    reason: Text = Field(max_length=500, title="理由")
-    notice: Text = Field(max_length=500, title="书面告知申请人情况")
-
-
-class ExtensionPayload(Input):
-    """延期 (行政许可法 art. 42): once, at most 10 working days, within the limit, on the head's approval."""
-
-    days: int = Field(ge=1, le=10, title="延长工作日数")
-    reason: Text = Field(max_length=500, title="延期理由")
-    approver: str = Field("", max_length=50, title="批准人")
-    notified_on: date | None = Field(None, title="告知申请人日期")
-
-
 class RatingRequest(Input):
     """好差评 from the resident's own channel: the token printed on the receipt (QR code)."""
 
@@ -123,6 +101,125 @@ class AppealReviewRequest(Input):
 
 class HallSettingsRequest(Input):
     rectification_wd: int = Field(ge=1, le=60, title="差评整改时限（工作日）")
+
+
+# --- transition payloads (the engine validates them in ``decide``; the PWA renders forms from them) ---------
+
+
+class _HallStep(Input):
+    note: str | None = Field(None, max_length=1000, title="备注")
+
+
+Reasons = Annotated[list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]],
+                    Field(min_length=1, max_length=20)]
+
+
+class PreReviewPassPayload(_HallStep):
+    """预审通过。"""
+
+
+class PreReviewReturnPayload(_HallStep):
+    """预审退回：逐项写明退回理由。"""
+
+    reasons: Reasons = Field(title="退回理由")
+
+
+class ResubmitPayload(_HallStep):
+    """申请人按预审意见重新提交。"""
+
+
+class BookAppointmentPayload(_HallStep):
+    slot: AwareDatetime = Field(title="预约时段（开始时间）")
+
+
+class OnsiteCheckPayload(_HallStep):
+    verified: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=50, title="已核验原件的材料名称")
+
+
+class CorrectionNoticePayload(_HallStep):
+    """一次性补正告知（行政许可法第三十二条）：一次列明全部需补正的材料。"""
+
+    items: Reasons = Field(title="需补正的材料")
+
+
+class HandUpPayload(_HallStep):
+    """报送区级部门。"""
+
+
+class AcceptPayload(_HallStep):
+    """受理。"""
+
+
+class NotAcceptPayload(_HallStep):
+    reasons: Reasons = Field(title="不予受理理由")
+
+
+class StartHandlingPayload(_HallStep):
+    opinion: Text = Field(max_length=2000, title="承办意见")
+
+
+class EndSpecialPayload(_HallStep):
+    result: Text = Field(max_length=2000, title="特别程序结果")
+
+
+class ReceiveCorrectionPayload(_HallStep):
+    """补正受理：the acceptance period runs again from the day the corrected materials were received."""
+
+    received_on: date | None = Field(None, title="收到补正材料日期", description="邮寄等非当面补正时填写；缺省为登记时间")
+
+
+class SpecialProcedurePayload(_HallStep):
+    """特别程序申请 (行政许可法 art. 45): the procedure, why, and how the applicant was told in writing.
+
+    Only the item's declared special steps not counted in the limit, or the procedures art. 45 names,
+    pause the clock; the domain guard checks the name against the catalogue.
+    """
+
+    procedure: Text = Field(max_length=100, title="特别程序",
+                            description="办事指南列明的特殊环节，或听证、招标、拍卖、检验、检测、检疫、鉴定、专家评审")
+    reason: Text = Field(max_length=500, title="理由")
+    notice: Text = Field(max_length=500, title="书面告知申请人情况")
+
+
+class ExtensionPayload(_HallStep):
+    """延期 (行政许可法 art. 42): once, at most 10 working days, within the limit, on the head's approval."""
+
+    days: int = Field(ge=1, le=10, title="延长工作日数")
+    reason: Text = Field(max_length=500, title="延期理由")
+    approver: str = Field("", max_length=50, title="批准人")
+    notified_on: date | None = Field(None, title="告知申请人日期")
+
+
+class DecidePayload(_HallStep):
+    outcome: Literal["approved", "refused"] = Field(title="办结结果（准予 / 不予）")
+    reasons: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20, title="不予许可的理由")
+    result: str | None = Field(None, max_length=2000, title="办理结果（如核发的证照）")
+
+
+class DeliverPayload(_HallStep):
+    method: Literal["window", "courier", "e_licence", "post"] = Field(title="送达方式")
+
+
+TRANSITION_PAYLOADS: dict[str, type[Input]] = {
+    "pre_review_pass": PreReviewPassPayload,
+    "pre_review_return": PreReviewReturnPayload,
+    "resubmit": ResubmitPayload,
+    "book_appointment": BookAppointmentPayload,
+    "onsite_check": OnsiteCheckPayload,
+    "correction_notice": CorrectionNoticePayload,
+    "receive_correction": ReceiveCorrectionPayload,
+    "hand_up": HandUpPayload,
+    "accept": AcceptPayload,
+    "not_accept": NotAcceptPayload,
+    "start_handling": StartHandlingPayload,
+    "start_special": SpecialProcedurePayload,
+    "end_special": EndSpecialPayload,
+    "extend": ExtensionPayload,
+    "decide": DecidePayload,
+    "deliver": DeliverPayload,
+}
 
 
 FORM_SCHEMAS: dict[str, type[Input]] = {
