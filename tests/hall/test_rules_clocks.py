@@ -176,3 +176,15 @@ def test_a_paused_clock_shows_days_used_and_left_and_the_procedure_with_its_basi
     assert statutory["due_at"] == "2026-11-24T23:59:59+08:00"
     assert ("暂停：2026-10-09 15:00至2026-10-20 10:00（特别程序「社区公示」，公示期 7 日，不计入审核确认时限），"
             "2026-10-10至2026-10-20 不计入（8 个工作日）") in statutory["explanation"]
+
+
+def test_a_correction_received_by_post_restarts_from_the_day_signed_for(store: Store, settings: Settings) -> None:
+    cid = submitted(store, settings, "clerk", MINIMUM_LIVING, at=at(9, 24))["case_id"]
+    act(store, "clerk", cid, "correction_notice", at(10, 9, 17), items=["收入证明"])
+    # Signed for on Saturday 10-10 (a make-up working day), registered on Monday 10-12.
+    act(store, "clerk", cid, "receive_correction", at(10, 12, 9, 30), received_on="2026-10-10")
+    acceptance = clocks(store, cid)["acceptance"]
+    assert acceptance["due_at"] == "2026-10-16T23:59:59+08:00"  # 10-12 … 10-16
+    assert acceptance["explanation"].startswith(
+        f"受理审查（逾期视为受理）（{ART32}）；重新计时：2026-10-10 收到补正材料，自收到补正之日起重新计算（{ART32}）；"
+        "原起算时间 2026-09-24 10:00；起算日（第0日）：2026-10-10（星期六），当日不计入；")
