@@ -21,27 +21,34 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from schemas.zh_errors import zh_message
+from pydantic import BaseModel
 
 # ClockAction and StartAt are re-exported: kinds declare their clock effects with them.
 from server.domain.clock_effects import ClockAction as ClockAction
 from server.domain.clock_effects import ClockEffect, EffectContext, apply_effect
 from server.domain.clock_effects import StartAt as StartAt
 from server.domain.clocks import ClockSpec, ClockState, ClockUnit
-from server.domain.ids import CHINA_TZ
+from server.domain.event_time import NODE_TIME_BASIS as NODE_TIME_BASIS
+from server.domain.event_time import EventTime as EventTime
+from server.domain.event_time import EventTimeRule, default_event_time, settle_event_time
+from server.domain.refusals import Refusal, RuleViolation, check_payload, refusal
 from server.domain.roles import Principal, can_see
+
+__all__ = [
+    "CLOCK_OVERRIDES", "CREATE", "NODE_TIME_BASIS", "PARENT", "SAME_STATE", "SYSTEM_ROLE", "CaseKind", "CaseView",
+    "ClockAction", "ClockEffect", "Draft", "Event", "EventTime", "EventTimeRule", "Guard", "Invariant", "Reducer",
+    "Refusal", "Route", "RuleViolation", "StartAt", "Timer", "Transition", "advance", "apply_event", "clock_overrides",
+    "decide", "default_event_time", "fold", "merge_payload",
+]
 
 CREATE = "__new__"  # the from-state of a kind's creating transition
 SYSTEM_ROLE = "system"  # transitions the engine makes itself (deemed acceptance, expiry)
 SAME_STATE = "__same__"  # to-state of an annotation: the event keeps the case where it is (并单 note)
 CLOCK_OVERRIDES = "_clocks"  # creating payload key: {clock: {"unit", "duration", "label_zh"?}} per case
 PARENT = "_parent"  # creating payload key of a child case: its parent case's id (the store checks it)
-NODE_TIME_BASIS = "按节点记录时间计时"
 
 # ClockAction, ClockEffect and StartAt are declared with the clocks (clock_effects.py) and re-exported.
 
@@ -92,15 +99,6 @@ class CaseView:
         return [a for t in transitions for a in self.actors.get(t, [])]
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """What a guard returns to say "no" with a code and the field at fault (a plain string also says no)."""
-
-    message: str
-    code: str = "guard_failed"
-    field: str | None = None
-
-
 Guard = Callable[[CaseView, "Draft"], "str | Refusal | None"]  # None = fine; guards never raise
 Route = Callable[[CaseView, "Draft"], str | None]  # the org path a transition moves the case to, if any
 Invariant = Callable[[CaseView, Event], str | None]  # checked on the view *after* the event
@@ -148,10 +146,6 @@ class Timer:
     clock: str
 
 
-EventTime = tuple[datetime, str, bool]  # (effective time, basis in Chinese, provisional)
-EventTimeRule = Callable[[Transition, "CaseView | None", "Draft"], EventTime]
-
-
 @dataclass(frozen=True)
 class CaseKind:
     name: str
@@ -175,6 +169,10 @@ class CaseKind:
             for eff in t.clocks:
                 if eff.clock not in self.clocks:
                     raise ValueError(f"{self.name}.{t.name}: unknown clock {eff.clock}")
+            if t.receipt_field and t.payload is not None and t.receipt_field not in t.payload.model_fields:
+                raise ValueError(f"{self.name}.{t.name}: receipt field {t.receipt_field} is not in its payload model")
+        if self.parent_kind == self.name:
+            raise ValueError(f"{self.name}: a kind cannot be its own parent")
         for tm in self.timers:
             if tm.transition not in self.transitions or tm.clock not in self.clocks:
                 raise ValueError(f"{self.name}: bad timer {tm}")
@@ -185,18 +183,6 @@ class CaseKind:
 
     def available(self, state: str, role: str) -> list[Transition]:
         return [t for t in self.transitions.values() if state in t.from_states and role in t.roles]
-
-
-class RuleViolation(Exception):
-    """A proposed transition breaks a rule. ``kind`` decides the HTTP status at the edge:
-    forbidden -> 403, conflict -> 409, invalid -> 422, not_found -> 404."""
-
-    def __init__(self, kind: str, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.kind = kind
-        self.code = code
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -331,85 +317,7 @@ def fold(kind: CaseKind, events: list[Event], org_path: str = "") -> CaseView:
     return view
 
 
-# --- event time -----------------------------------------------------------------
-
-
-def _fmt(at: datetime) -> str:
-    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
-
-
-def _receipt_instant(raw: Any, field_name: str) -> datetime:
-    """A receipt date (``2026-04-01``) or an aware date-time; a date counts from the start of that day."""
-    try:
-        if isinstance(raw, str) and len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time(0), CHINA_TZ)
-        at = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
-    except ValueError:
-        raise RuleViolation("invalid", "invalid_payload", f"{field_name}：日期格式不正确",
-                            f"payload.{field_name}") from None
-    if at.tzinfo is None:
-        raise RuleViolation("invalid", "invalid_payload", f"{field_name}：日期时间须带时区", f"payload.{field_name}")
-    return at
-
-
-def default_event_time(transition: Transition, view: CaseView | None, draft: Draft) -> EventTime:
-    """Which time the clocks take for this act, and why (in Chinese), in this order:
-
-    1. a time the caller knows (a timer's due time; the district's decision time at the hub);
-    2. the channel receipt date in the payload, for a transition that declares one;
-    3. the device's own time, when the last sync measured its clock and found it right
-       (corrected by the measured offset); an offline act happened when it was done;
-    4. the node's record time.
-    """
-    if draft.effective_time is not None:
-        return draft.effective_time, draft.effective_basis or "按指定时间计时", draft.effective_provisional
-    name = transition.receipt_field
-    if name is not None and draft.payload.get(name):
-        at = _receipt_instant(draft.payload[name], name)
-        if at > draft.node_time:
-            raise RuleViolation("invalid", "invalid_payload", f"{name}：收到日期不能晚于今天", f"payload.{name}")
-        return at, f"按收件渠道的收到日期 {at.astimezone(CHINA_TZ):%Y-%m-%d} 起算（{name}）", False
-    if draft.device_time is not None and draft.device_clock_trusted:
-        offset = timedelta(milliseconds=draft.device_offset_ms or 0)
-        at = draft.device_time + offset
-        return at, (f"按设备记录的办理时间 {_fmt(at)} 计时（设备时钟经同步核对，偏差约 "
-                    f"{round(offset.total_seconds())} 秒，离线办理以办理时为准）"), False
-    if draft.device_time is not None:
-        return draft.node_time, NODE_TIME_BASIS + "（设备时钟未经核对或偏差过大，不采用设备时间）", False
-    return draft.node_time, NODE_TIME_BASIS, False
-
-
-def _event_time(kind: CaseKind, transition: Transition, view: CaseView | None, draft: Draft) -> EventTime:
-    at, basis, provisional = (kind.event_time or default_event_time)(transition, view, draft)
-    if at > draft.node_time:  # nothing takes effect after it was recorded (a device clock running fast)
-        at, basis = draft.node_time, basis + "；晚于节点记录时间，按记录时间计"
-    if view is not None and view.events:
-        before = _clock_time(view.events[-1])
-        if at < before:  # clocks never run backwards past a recorded step
-            at, basis = before, basis + f"；早于上一步的计时时间，按上一步时间 {_fmt(before)} 计"
-    return at, basis, provisional
-
-
 # --- deciding -----------------------------------------------------------------
-
-
-def check_payload(transition: Transition, payload: Mapping[str, Any]) -> None:
-    """Validate the client's part of ``payload`` (the non-"_" keys) with the transition's model."""
-    if transition.payload is None:
-        return
-    try:
-        transition.payload.model_validate({k: v for k, v in payload.items() if not k.startswith("_")})
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        raise RuleViolation("invalid", "invalid_payload", f"{loc or '提交内容'}：{zh_message(dict(err))}",
-                            f"payload.{loc}" if loc else "payload") from None
-
-
-def _refuse(result: str | Refusal) -> RuleViolation:
-    if isinstance(result, Refusal):
-        return RuleViolation("invalid", result.code, result.message, result.field)
-    return RuleViolation("invalid", "guard_failed", result)
 
 
 def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, org_path: str) -> Event:
@@ -449,18 +357,20 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
         value = draft.payload.get(name)
         if value is None or value == "" or value == []:
             raise RuleViolation("invalid", "missing_field", f"缺少必填项：{name}", f"payload.{name}")
-    check_payload(transition, draft.payload)
+    check_payload(transition.payload, draft.payload)
     probe = view or _empty(kind, case_id, org_path)
     for guard in transition.guards:
         result = guard(probe, draft)
         if result:
-            raise _refuse(result)
+            raise refusal(result)
     payload = dict(draft.payload)
     if transition.route is not None:
         target = transition.route(probe, draft)
         if target:
             payload["_org_path"] = target
-    effective, basis, provisional = _event_time(kind, transition, view, draft)
+    previous = _clock_time(view.events[-1]) if view is not None and view.events else None
+    effective, basis, provisional = settle_event_time(kind.event_time or default_event_time, transition, view,
+                                                      draft, previous)
     event = Event(
         id=draft.event_id,
         case_id=case_id,
