@@ -6,7 +6,6 @@ accepts a hall application — each from the role's own work list, each checked 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.browser.conftest import (
     screenshot,
     server_count,
     wait_controlled,
+    wait_for_async,
 )
 from tests.browser.seeding import GRID, NEAR, Seeder
 
@@ -67,18 +67,11 @@ def open_from_work_list(page: Any, node: Node, case_id: str, action: str) -> Non
 ACKED = "async () => (await window.streetnode.outbox.list()).filter((i) => i.caseId && i.state === 'acked').length"
 
 
-def submit_and_sync(page: Any, timeout_s: float = 30.0) -> None:
-    """Submit the open form; wait until the node has accepted the act (the outbox item is acked).
-
-    Polled from here: ``wait_for_function`` does not await a predicate's promise (a pending promise
-    is truthy), and the outbox can only be read asynchronously."""
+def submit_and_sync(page: Any) -> None:
+    """Submit the open form; wait until the node has accepted the act (the outbox item is acked)."""
     before = page.evaluate(ACKED)
     page.click("#act-form button[type=submit]")
-    deadline = time.monotonic() + timeout_s
-    while page.evaluate(ACKED) <= before:
-        assert time.monotonic() < deadline, page.evaluate(
-            "async () => (await window.streetnode.outbox.list()).map((i) => [i.title, i.state, i.lastError])")
-        page.wait_for_timeout(100)
+    wait_for_async(page, f"async () => (await ({ACKED})()) > {before}", 30.0)
 
 
 def test_leader_and_dispatcher_move_a_grid_incident_from_their_work_lists(
