@@ -27,6 +27,8 @@ from tests.browser.conftest import (
 )
 from tests.browser.seeding import GRID, NEAR, Seeder
 
+ENFORCEMENT_TEAM = "440106006000-enforcement_team"  # 石牌街 综合执法队 (一队三中心)
+
 pytestmark = pytest.mark.browser
 
 
@@ -249,4 +251,24 @@ def test_a_duplicate_report_is_merged_from_the_case_screen(page: Any, node: Node
     page.wait_for_selector(".case-state:has-text('已并单')")
     assert seeder.state(duplicate) == "merged"
     assert "absorb" in [e["transition"] for e in seeder.case(kept)["events"]]
+    assert not page.js_errors
+
+
+def test_dispatcher_records_a_units_step_on_its_behalf(page: Any, node: Node, seeder: Seeder) -> None:
+    """A case dispatched to the street's 综合执法队 (no tablet of its own): the dispatcher signs for it
+    from the case screen, and the act names the unit it was recorded for."""
+    open_app(page, node)
+    case_id = seeder.report(jpeg_bytes(page, 700, 500), "占道经营摊档堵塞人行道")
+    seeder.step(case_id, "clerk", "accept")
+    seeder.step(case_id, "grid2", "verify", {"genuine": True})
+    seeder.step(case_id, "leader", "file")
+    seeder.step(case_id, "dispatcher", "dispatch", {"unit_code": ENFORCEMENT_TEAM, "instruction": "请执法队处置"})
+    open_app(page, node, "#/login")
+    login(page, "dispatcher")
+    open_from_work_list(page, node, case_id, "签收")
+    assert "代处置单位" in page.inner_text("#act-form")
+    submit_and_sync(page)
+    assert seeder.state(case_id) == "handling"
+    signed = [e for e in seeder.case(case_id)["events"] if e["transition"] == "accept_task"][0]
+    assert signed["on_behalf_of"] == ENFORCEMENT_TEAM
     assert not page.js_errors
