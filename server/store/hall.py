@@ -32,7 +32,7 @@ from server.domain.roles import Principal, Tier
 from server.errors import field_errors_from_pydantic
 from server.store import cases as case_store
 from server.store import changes, intake, org
-from server.store.hall_catalogue import current_spec
+from server.store.hall_catalogue import current_item, current_spec
 from server.store.intake import IntakeContext, IntakeResult, IntakeStatus
 
 DEFAULT_MAX_ATTACHMENT = 10 * 1024 * 1024
@@ -92,7 +92,10 @@ def _check(db: Database, form: ServiceApplicationPayload, ctx: IntakeContext) ->
         errors.append({"field": "payload.applicant.phone", "message": str(exc)})
     found = current_spec(db, form.item_code)
     if found is None:
-        errors.append({"field": "payload.item_code", "message": f"未知的事项编码：{form.item_code}"})
+        item = current_item(db, form.item_code)
+        message = (f"「{item['name']}」已停止办理，不再受理新的申请" if item is not None
+                   else f"未知的事项编码：{form.item_code}")
+        errors.append({"field": "payload.item_code", "message": message})
         return errors, "invalid", None, clean
     spec = found[0]
     max_bytes = int(_service(ctx, "max_attachment_bytes", DEFAULT_MAX_ATTACHMENT))
@@ -146,6 +149,8 @@ def _write(db: Database, form: ServiceApplicationPayload, found: tuple[ServiceIt
         "item_code": spec.implementation_code, "item_name": spec.name, "item_version": item_version,
         "item_level": spec.level, "item_type": spec.item_type, "item_accepted_at": list(spec.accepted_at),
         "promised_limit_wd": spec.promised_limit_wd, "statutory_limit_wd": spec.statutory_limit_wd,
+        # the statutory clock shows the item's 设定依据; only declared special steps may pause it (art. 45)
+        "item_legal_basis": list(spec.legal_basis), "special_steps": [s.model_dump() for s in spec.special_steps],
         "originals_required": originals_required(spec), "home_path": home_path,
         "district_path": _district_path(db, spec, home_path) if spec.level == "district" else "",
         "applicant_ref": applicant_id, "applicant_name_masked": mask_name(a.name),

@@ -13,7 +13,13 @@ from typing import Any
 from sqlite_utils import Database
 from starlette.responses import HTMLResponse
 
-from schemas.hall import AppealRequest, AppealReviewRequest, CatalogueItemInput, HallSettingsRequest
+from schemas.hall import (
+    AppealRequest,
+    AppealReviewRequest,
+    CatalogueItemInput,
+    HallSettingsRequest,
+    WithdrawItemRequest,
+)
 from server.domain.crypto import DataKey, b64url_encode
 from server.domain.hall import KIND, STATES
 from server.domain.ids import now_china
@@ -24,7 +30,7 @@ from server.store import audit, case_detail, hall, hall_catalogue, hall_queue, h
 from server.store import cases as case_store
 from server.store.calendars import current_calendar
 from server.web import api_cases
-from server.web.endpoint import PUBLIC, Endpoint, RequestContext, Services
+from server.web.endpoint import PUBLIC, Endpoint, RequestContext, Services, query_int
 from server.web.templates_receipt import render_receipt
 
 R = Role
@@ -42,17 +48,13 @@ def hall_key(services: Services) -> DataKey:
     return key  # type: ignore[no-any-return]
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int:
-    return min(max(int(value), low), high) if value and value.isdigit() else default
-
-
 # --- catalogue ----------------------------------------------------------------------------------
 
 
 async def list_items(ctx: RequestContext) -> dict[str, Any]:
     q = ctx.query
     items = ctx.store.read(lambda db: hall_catalogue.search_items(
-        db, q.get("q", ""), q.get("item_type", ""), q.get("level", ""), _int(q.get("limit"), 50, 1, 200)))
+        db, q.get("q", ""), q.get("item_type", ""), q.get("level", ""), query_int(q.get("limit"), 50, 1, 200)))
     return {"ok": True, "items": items}
 
 
@@ -81,6 +83,24 @@ async def put_item(ctx: RequestContext) -> dict[str, Any]:
     return {"ok": True, **result}
 
 
+async def withdraw_item(ctx: RequestContext) -> dict[str, Any]:
+    """POST …/withdrawal: the district stops offering an item; streets receive it as a deletion."""
+    if ctx.settings.role != "district":
+        raise Forbidden("服务事项目录由区级统一维护，街道节点不能修改", field="role")
+    body: WithdrawItemRequest = ctx.body
+    code = ctx.path["code"]
+    p = ctx.user()
+
+    def write(db: Database) -> dict[str, Any]:
+        try:
+            return hall_catalogue.withdraw_item(db, code, reason=body.reason, actor=p.user_id, role=p.role.value,
+                                                now=now_china())
+        except LookupError:
+            raise NotFound(f"未找到事项：{code}", field="code") from None
+
+    return {"ok": True, **await ctx.store.awrite(write)}
+
+
 # --- work lists -----------------------------------------------------------------------------------
 
 
@@ -98,7 +118,7 @@ async def get_queue(ctx: RequestContext) -> dict[str, Any]:
     def read(db: Database) -> list[dict[str, Any]]:
         return hall_queue.queue(db, p, current_calendar(db), now, states=states, mine_only=q.get("all") != "1",
                                 item_code=q.get("item_code", ""), channel=q.get("channel", ""),
-                                overdue_only=q.get("overdue") == "1", limit=_int(q.get("limit"), 100, 1, 500))
+                                overdue_only=q.get("overdue") == "1", limit=query_int(q.get("limit"), 100, 1, 500))
 
     rows = await api_cases.read(ctx, read)
     return {"ok": True, "now": now.isoformat(), "items": rows}
@@ -236,6 +256,9 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/v1/catalogue/items/{code}", get_item, PUBLIC, "服务事项办事指南及版本", tags=("catalogue",)),
     Endpoint("PUT", "/api/v1/catalogue/items/{code}", put_item, frozenset({R.DISTRICT_ADMIN}),
              "发布服务事项新版本（仅区级）", body=CatalogueItemInput, writes=True, tags=("catalogue",)),
+    Endpoint("POST", "/api/v1/catalogue/items/{code}/withdrawal", withdraw_item, frozenset({R.DISTRICT_ADMIN}),
+             "停止办理服务事项（仅区级；街道同步时收到删除）", body=WithdrawItemRequest, writes=True,
+             tags=("catalogue",)),
     Endpoint("GET", "/api/v1/hall/queue", get_queue, HANDLERS | {R.SUPERVISOR}, "本人待办队列（时限、剩余时间、超期）",
              tags=("hall",)),
     Endpoint("GET", "/api/v1/hall/overview", get_overview, (STREET_STAFF | DISTRICT_STAFF) & HALL_STAFF,
