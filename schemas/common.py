@@ -16,8 +16,16 @@ class Output(BaseModel):
 
 
 class FieldError(BaseModel):
+    """One field's problem. Besides ``field`` and ``message`` an error may carry the validation ``type``
+    (pydantic's error type), the engine's ``rule`` or a ``conflict_id``, and more keys later: clients read
+    what they know and keep the rest, so the schema allows them."""
+
+    model_config = ConfigDict(extra="allow")
+
     field: str
     message: str
+    type: str | None = None
+    rule: str | None = None
 
 
 class ErrorEnvelope(BaseModel):

@@ -175,9 +175,15 @@ class Receipt(_Input):
     sig: Signature
 
 
-class FieldError(_Input):
+class FieldError(BaseModel):
+    """As ``schemas.common.FieldError``: ``field`` and ``message``, and whatever a rule adds (``type``, ``rule``)."""
+
+    model_config = ConfigDict(extra="allow")
+
     field: str
     message: str
+    type: str | None = None
+    rule: str | None = None
 
 
 OutboxItemStatus = Literal[

@@ -114,3 +114,16 @@ def test_a_client_that_leaves_mid_body_is_not_a_server_error(settings: Settings)
     assert start["status"] == 400
     assert b"client_disconnected" in b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert not [r for r in records if r.exc_info]  # no traceback logged
+
+
+def test_the_published_error_schema_accepts_the_keys_every_field_error_carries(client: TestClient) -> None:
+    """Field errors carry ``type`` (and rules add ``rule``); the published schema once forbade them, so a
+    schema-checking client or fuzzer saw every 422 as a contract violation."""
+    from schemas.common import ErrorEnvelope
+
+    doc = client.get("/api/v1/openapi.json").json()
+    field_error = doc["components"]["schemas"]["FieldError"]
+    assert field_error.get("additionalProperties", True) is not False and "type" in field_error["properties"]
+    bad = client.post("/api/v1/auth/login", json={"username": "", "password": "x", "extra": 1})
+    assert bad.status_code == 422 and all("type" in e for e in bad.json()["errors"])
+    ErrorEnvelope.model_validate(bad.json())
