@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from server.domain.calendar import REASON_LABEL_ZH, DayInfo, OfficeHours, WorkCalendar
+from server.domain.calendar import REASON_LABEL_ZH, DayInfo, OfficeHours, WorkCalendar, provisional_note_zh
 from server.domain.ids import CHINA_TZ
 
 ONE_DAY = timedelta(days=1)
@@ -179,12 +179,15 @@ class _Trace:
     rest_days: dict[date, DayInfo] = field(default_factory=dict)
     weekend_work_days: dict[date, DayInfo] = field(default_factory=dict)
     unknown_years: set[int] = field(default_factory=set)
+    assumed_working: set[date] = field(default_factory=set)  # unpublished-year days counted as working
     suspended: dict[int, int] = field(default_factory=dict)  # pause index -> units not counted
     first_office_instant: datetime | None = None
 
     def saw(self, info: DayInfo) -> None:
         if not info.known:
             self.unknown_years.add(info.day.year)
+            if info.work:
+                self.assumed_working.add(info.day)
         if not info.work:
             self.rest_days[info.day] = info
         elif info.day.weekday() >= 5:
@@ -368,8 +371,7 @@ def _explain(
     if state.extensions:
         parts.append(f"合计 {state.total_units} {count_word}")
     if trace.unknown_years:
-        years = "、".join(str(y) for y in sorted(trace.unknown_years))
-        parts.append(f"{years} 年节假日安排尚未发布，暂按周末休息计算，发布后自动重算")
+        parts.append(provisional_note_zh(trace.unknown_years, trace.assumed_working))
     if due_at is None:
         parts.append("截止：计时暂停中，恢复计时后确定")
     elif spec.unit in (ClockUnit.WORKING_HOUR, ClockUnit.CALENDAR_HOUR):
