@@ -241,11 +241,6 @@ async def list_conflicts(ctx: RequestContext) -> dict[str, Any]:
     return {"ok": True, "conflicts": rows}
 
 
-async def calendar_info(ctx: RequestContext) -> dict[str, Any]:
-    cal = ctx.store.read(current_calendar)
-    return {"ok": True, "version": cal.version, "last_known_year": cal.last_known_year}
-
-
 async def audit_head(ctx: RequestContext) -> dict[str, Any]:
     seq, head_hash = ctx.store.read(audit.head)
     return {"ok": True, "seq": seq, "hash": head_hash}
@@ -267,7 +262,6 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/v1/cases/{case_id}/events", post_transition, STAFF_ROLES, "办理事项（状态流转）",
              body=TransitionRequest, writes=True, tags=("cases",)),
     Endpoint("GET", "/api/v1/conflicts", list_conflicts, STAFF_ROLES, "待处理的提交冲突", tags=("cases",)),
-    Endpoint("GET", "/api/v1/calendar", calendar_info, STAFF_ROLES, "当前工作日历版本", tags=("core",)),
     Endpoint("GET", "/api/v1/audit/head", audit_head,
              frozenset({Role.DISTRICT_ADMIN, Role.STREET_ADMIN, Role.SUPERVISOR}), "审计链头", tags=("audit",)),
 ]
