@@ -234,6 +234,9 @@ class ServiceItemSpec(_Frozen):
     basic_code: NonEmpty = Field(description="基本编码 (GB/T 39554.1); opaque")
     implementation_code: NonEmpty = Field(description="实施编码; opaque")
     name: NonEmpty
+    aliases: tuple[NonEmpty, ...] = Field(
+        (), max_length=20, description="俗称: the everyday names residents type (低保), maintained by the district"
+    )
     item_type: ItemType
     level: Level = Field(description="行使层级: the tier that handles the item")
     accepted_at: tuple[Level, ...] = Field(min_length=1, description="tiers whose windows accept it")

@@ -25,13 +25,13 @@ from server.domain.canonical import canonical_json, sha256_hex
 from server.domain.crypto import b64url_decode, b64url_encode
 from server.domain.personal import mask_id_card, mask_name, mask_phone
 from server.domain.roles import Principal, path_within
-from server.errors import MustReset
+from server.errors import Forbidden, MustReset
 from server.store import changes
 from server.store.seed import get_meta
 from sync.devices import Device
 
 __all__ = ["DEFAULT_LIMIT", "FEED_EXCLUDED", "MAX_LIMIT", "decode_cursor", "encode_cursor", "page",
-           "parse_limit", "register_projector", "scope_hash"]
+           "feed_scope", "parse_limit", "register_projector", "scope_hash"]
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -55,8 +55,23 @@ def parse_limit(text: str | None) -> int:
     return min(max(int(text), 1), MAX_LIMIT)
 
 
-def scope_hash(principal: Principal) -> str:
-    return sha256_hex(canonical_json([principal.user_id, principal.role.value, principal.org_path]))[:16]
+def feed_scope(principal: Principal, device: Device) -> str:
+    """The narrower of the user's scope and the device's unit: a street clerk signed in on a grid's
+    tablet pulls only that grid (a lost grid tablet never held the street), a grid member on a street
+    tablet only their grid. A device of an unrelated unit gets nothing (as the outbox refuses it)."""
+    if path_within(device.org_path, principal.org_path):
+        return device.org_path
+    if path_within(principal.org_path, device.org_path):
+        return principal.org_path
+    raise Forbidden("本设备登记的单位与您的管辖范围无关", field="x-device-id")
+
+
+def scope_hash(principal: Principal, device: Device | None = None) -> str:
+    parts = [principal.user_id, principal.role.value, principal.org_path]
+    scope = feed_scope(principal, device) if device is not None else principal.org_path
+    if scope != principal.org_path:
+        parts.append(scope)  # the hash is unchanged wherever the device narrows nothing
+    return sha256_hex(canonical_json(parts))[:16]
 
 
 def encode_cursor(epoch: str, scope: str, seq: int) -> str:
@@ -209,8 +224,8 @@ def page(db: Database, principal: Principal, device: Device, cursor: str | None,
     db.execute("BEGIN")
     try:
         epoch = get_meta(db, "epoch") or ""
-        scope = principal.org_path
-        shash = scope_hash(principal)
+        scope = feed_scope(principal, device)
+        shash = scope_hash(principal, device)
         after = 0
         if cursor is not None:
             decoded = decode_cursor(cursor)

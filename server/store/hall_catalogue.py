@@ -16,6 +16,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from schemas.reference import ServiceItemSpec, load_service_catalogue
+from server.domain.catalogue_search import is_pinyin_query, matched_alias, normalise, terms_for
 from server.domain.ids import now_china
 from server.store import audit, changes
 
@@ -43,8 +44,18 @@ def _write_revision(db: Database, spec: ServiceItemSpec, catalogue_version: str,
     )
     db.execute("DELETE FROM catalogue_fts WHERE code = ?", [code])
     db.execute("INSERT INTO catalogue_fts (code, name, body) VALUES (?, ?, ?)", [code, spec.name, _fts_body(spec)])
+    index_terms(db, code, spec.name, spec.aliases)
     changes.record(db, "catalogue_item", code)
     return version
+
+
+def index_terms(db: Database, code: str, name: str, aliases: Any) -> None:
+    """Replace the item's search terms (name, aliases, code, pinyin) with those of its current revision."""
+    db.execute("DELETE FROM catalogue_terms WHERE code = ?", [code])
+    db.conn.executemany(
+        "INSERT INTO catalogue_terms (code, term, kind, weight) VALUES (?, ?, ?, ?)",
+        [(code, t.term, t.kind, t.weight) for t in terms_for(name, aliases, code)],
+    )
 
 
 def _new_catalogue_version(db: Database, version: str, source: str, actor: str, now: datetime, note: str) -> None:
@@ -131,32 +142,64 @@ def item_history(db: Database, code: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def search_items(
     db: Database, q: str = "", item_type: str = "", level: str = "", limit: int = 50
 ) -> list[dict[str, Any]]:
-    """Current items matching ``q``; full-text hits are ranked with name matches first (bm25)."""
+    """Current items matching ``q`` by the words people use, best first.
+
+    Rank 0 is an exact name, alias (俗称) or code; 1 a term starting with the query; 2 a term
+    containing it; pinyin readings (``dbsq``, ``dibao``) one step after the words they read; and
+    last, items whose guide mentions the query (trigram full text, bm25 with name matches first).
+    Each row says which alias matched (``matched_alias``) so a list can show 「又称：低保」.
+    """
     cols = ", ".join(f"c.{c.strip()}" for c in _LIST_COLS.split(","))
-    sql = f"SELECT {cols} FROM catalogue_items c"
+    extra = ("json_extract(c.spec, '$.aliases') AS aliases,"
+             " (SELECT group_concat(term, ' ') FROM catalogue_terms t WHERE t.code = c.code AND t.kind = 'initials')"
+             " AS initials")
     params: list[Any] = []
-    q = q.strip()
-    order = "c.code"
-    if len(q) >= 3:
-        # a quoted FTS5 string is a phrase: user input cannot inject query syntax
-        sql += (" JOIN (SELECT code, bm25(catalogue_fts, 0.0, 10.0, 1.0) AS rank FROM catalogue_fts"
-                " WHERE catalogue_fts MATCH ?) f ON f.code = c.code")
-        params.append('"' + q.replace('"', '""') + '"')
-        order = "f.rank, c.code"
-    sql += " WHERE c.is_current = 1"
-    if q and len(q) < 3:  # a trigram index cannot match one or two characters
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        sql += " AND (c.name LIKE ? ESCAPE '\\' OR c.code LIKE ? ESCAPE '\\' OR c.basic_code LIKE ? ESCAPE '\\')"
-        params += [like, like, like]
+    term = normalise(q)
+    if q.strip() and not term:
+        return []  # only punctuation: nothing a person could have meant
+    if term:
+        like = _like(term)
+        kinds = "" if is_pinyin_query(term) else " AND kind NOT IN ('initials', 'pinyin')"
+        hits = (
+            "SELECT code, MIN(CASE WHEN term = ? THEN 0 WHEN term LIKE ? ESCAPE '\\' THEN 1 ELSE 2 END"
+            " + 2 * weight) AS rank, 0.0 AS score"
+            f" FROM catalogue_terms WHERE term LIKE ? ESCAPE '\\'{kinds} GROUP BY code"
+        )
+        params += [term, like + "%", "%" + like + "%"]
+        if len(q.strip()) >= 3:
+            # a quoted FTS5 string is a phrase: user input cannot inject query syntax
+            hits += (" UNION ALL SELECT code, 9 AS rank, bm25(catalogue_fts, 0.0, 10.0, 1.0) AS score"
+                     " FROM catalogue_fts WHERE catalogue_fts MATCH ?")
+            params.append('"' + q.strip().replace('"', '""') + '"')
+        sql = (f"SELECT {cols}, {extra}, MIN(h.rank) AS rank, MIN(h.score) AS score"
+               f" FROM catalogue_items c JOIN ({hits}) h ON h.code = c.code WHERE c.is_current = 1")
+        order = "rank, score, c.code"
+    else:
+        sql = f"SELECT {cols}, {extra} FROM catalogue_items c WHERE c.is_current = 1"
+        order = "c.code"
     if item_type:
         sql += " AND c.item_type = ?"
         params.append(item_type)
     if level:
         sql += " AND c.level = ?"
         params.append(level)
-    sql += f" ORDER BY {order} LIMIT ?"
+    sql += (" GROUP BY c.code" if term else "") + f" ORDER BY {order} LIMIT ?"
     params.append(limit)
-    return [_row(r, False) for r in db.execute(sql, params).fetchall()]
+    out = []
+    for r in db.execute(sql, params).fetchall():
+        row = dict(r)
+        row.pop("score", None)
+        row.pop("rank", None)
+        row["aliases"] = json.loads(row["aliases"]) if row.get("aliases") else []
+        row["initials"] = (row.get("initials") or "").split()
+        if term:
+            row["matched_alias"] = matched_alias(term, row["name"], row["aliases"])
+        out.append(row)
+    return out

@@ -8,6 +8,8 @@ Ratings are append-only (国办发〔2019〕51号: never edited or deleted), enf
 
 from __future__ import annotations
 
+import json
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -147,6 +149,28 @@ def m003_evaluation(db: Database) -> None:
         CREATE UNIQUE INDEX hall_appeals_one_pending ON hall_appeals(rating_id) WHERE status = 'pending';
         """
     )
+
+
+@hall()
+def m004_catalogue_terms(db: Database) -> None:
+    """Search terms per item (name, 俗称 aliases, code, pinyin): see server.domain.catalogue_search."""
+    db.executescript(
+        """
+        CREATE TABLE catalogue_terms (
+            code TEXT NOT NULL,                -- 实施编码 of the current revision
+            term TEXT NOT NULL,                -- normalised: lower case, no spaces or punctuation
+            kind TEXT NOT NULL,                -- name | alias | code | initials | pinyin
+            weight INTEGER NOT NULL,           -- 0 for typed words, 1 for pinyin readings
+            PRIMARY KEY (code, term)
+        );
+        CREATE INDEX catalogue_terms_term ON catalogue_terms(term);
+        """
+    )
+    from server.store.hall_catalogue import index_terms
+
+    for code, spec in db.execute("SELECT code, spec FROM catalogue_items WHERE is_current = 1").fetchall():
+        parsed = json.loads(spec)
+        index_terms(db, code, parsed["name"], parsed.get("aliases", ()))
 
 
 register(hall)

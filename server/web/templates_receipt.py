@@ -19,28 +19,45 @@ body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei",
 .receipt { max-width: 40rem; margin: auto; border: 1px solid #333; padding: 1.5rem 2rem; }
 h1 { text-align: center; font-size: 1.5rem; letter-spacing: .3em; margin: 0 0 .25rem; }
 .issuer { text-align: center; margin: 0 0 1rem; }
+.head { display: flex; gap: 1rem; align-items: flex-start; }
+.head table { flex: 1; }
 table { width: 100%; border-collapse: collapse; margin: .5rem 0; }
 th, td { border: 1px solid #555; padding: .35rem .5rem; text-align: left; vertical-align: top; }
-th { width: 8em; background: #f2f2f2; font-weight: normal; }
+th { width: 6.5em; background: #f2f2f2; font-weight: normal; }
 .code { font-family: "DejaVu Sans Mono", monospace; font-size: 1.4rem; letter-spacing: .15em; }
-.qr { float: right; margin-left: 1rem; text-align: center; font-size: .8rem; }
-.qr svg { width: 9rem; height: 9rem; }
-.note { font-size: .85rem; line-height: 1.6; }
+.qr { flex: none; width: 34mm; text-align: center; font-size: .75rem; margin-top: .5rem; }
+/* the SVG has a viewBox: it scales as a whole, so a CSS size never clips the code */
+.qr svg { display: block; width: 34mm; height: 34mm; background: #fff; }
+.note { font-size: .85rem; line-height: 1.6; margin: .4rem 0; }
+ul.note { padding-left: 1.4em; }
 .sig { font-family: "DejaVu Sans Mono", monospace; font-size: .65rem; word-break: break-all; color: #444; }
 .actions { text-align: center; margin: 1rem; }
 @media print {
-  @page { size: A5 portrait; margin: 10mm; }
-  body { margin: 0; }
+  /* no page size: the receipt fits the paper in the tray, A4 or A5, on one sheet */
+  @page { margin: 8mm; }
+  body { margin: 0; font-size: 9pt; }
   .receipt { border: none; padding: 0; max-width: none; }
+  h1 { font-size: 14pt; }
+  .issuer { margin-bottom: 2mm; }
+  th, td { padding: 1mm 1.5mm; }
+  .code { font-size: 12pt; }
+  .qr, .qr svg { width: 30mm; }
+  .qr svg { height: 30mm; }
+  .note { font-size: 8pt; line-height: 1.45; }
+  .sig { font-size: 6pt; }
   .actions { display: none; }
   th { background: none; }
+  .receipt { break-inside: avoid; }
 }
 """
 
 
 def qr_svg(text: str) -> str:
     """An inline SVG QR code (error correction M: survives a crease in the paper)."""
-    return str(segno.make(text, error="m").svg_inline(scale=4, border=2, title="查询与评价二维码"))
+    # omitsize: no fixed width/height but a viewBox, so the print CSS scales the whole code; border 4
+    # is the quiet zone ISO/IEC 18004 asks for, without which phone readers often fail.
+    svg = segno.make(text, error="m").svg_inline(scale=4, border=4, omitsize=True, title="查询与评价二维码")
+    return str(svg).replace("<svg ", '<svg role="img" aria-label="查询与评价二维码" ', 1)
 
 
 def render_receipt(r: dict[str, Any]) -> str:
@@ -54,8 +71,7 @@ def render_receipt(r: dict[str, Any]) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
 <body><div class="receipt">
 <h1>办件回执</h1><p class="issuer">{e['issuer']}</p>
-<div class="qr">{qr_svg(r['track_url'])}<br>扫码查询进度、评价服务</div>
-<table>
+<div class="head"><table>
 <tr><th>办件编号</th><td>{e['number']}</td></tr>
 <tr><th>查询码</th><td class="code">{e['query_code']}</td></tr>
 <tr><th>办理事项</th><td>{e['item_name']}<br><small>{e['item_code']}</small></td></tr>
@@ -66,6 +82,7 @@ def render_receipt(r: dict[str, Any]) -> str:
 <tr><th>法定时限</th><td>{e['statutory']}</td></tr>
 <tr><th>当前状态</th><td>{e['state_label']}</td></tr>
 </table>
+<div class="qr" data-track-url="{e['track_url']}">{qr_svg(r['track_url'])}扫码查询进度、评价服务</div></div>
 <p>已收材料：</p><ul class="note">{materials}</ul>
 <p class="note">凭查询码和申请时登记的手机号码后四位，可在街道政务服务中心或社区服务站查询办理进度。
 自接件之日起 5 个工作日内未收到补正告知的，视为受理（《中华人民共和国行政许可法》第三十二条）。

@@ -45,7 +45,11 @@ def test_catalogue_search_and_item_guide(page: Any, node: Node) -> None:
     page.wait_for_selector("#cat-list li")
     page.fill("#cat-q", "低保")
     page.wait_for_function("() => document.querySelectorAll('#cat-list li').length >= 1")
-    assert "最低生活保障" in page.inner_text("#cat-list")
+    assert "最低生活保障" in page.inner_text("#cat-list") and "又称：低保" in page.inner_text("#cat-list")
+    page.fill("#cat-q", "dbsq")  # pinyin initials of the alias 低保申请, from the node's list rows
+    page.wait_for_function("() => document.querySelector('#cat-list').innerText.includes('最低生活保障审批')")
+    assert page.locator("#cat-list li").count() == 1
+    page.fill("#cat-q", "低保")
     assert_accessible(page, "20-catalogue")
     page.click("#cat-list li >> nth=0 >> a")
     page.wait_for_selector("text=材料清单")

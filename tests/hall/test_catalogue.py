@@ -35,8 +35,6 @@ def test_chinese_substring_search_uses_trigrams_and_short_queries_fall_back(clie
     assert found[0] == MINIMUM_LIVING and len(found) > 1  # the name match ranks before mentions in guides
     # matches inside the guide's text (materials), not only the name
     assert MINIMUM_LIVING in codes(client.get("/api/v1/catalogue/items", params={"q": "核对授权书"}))
-    two = codes(client.get("/api/v1/catalogue/items", params={"q": "低保"}))  # < 3 chars: LIKE on the name
-    assert two == []  # "低保" is not in any name
     assert MINIMUM_LIVING in codes(client.get("/api/v1/catalogue/items", params={"q": "低生"}))
     assert codes(client.get("/api/v1/catalogue/items", params={"q": '"; DROP'})) == []  # no query syntax
 
@@ -93,3 +91,60 @@ def test_district_edits_are_new_versions_and_promised_cannot_exceed_statutory(hu
     changes = services.store.query("SELECT entity FROM change_log WHERE entity = 'catalogue_item' AND entity_id = ?",
                                    [MINIMUM_LIVING])
     assert len(audit) == 1 and len(changes) == 2  # seeded once, published once: both travel down to streets
+
+
+def search(client: TestClient, q: str) -> list[dict[str, Any]]:
+    resp = client.get("/api/v1/catalogue/items", params={"q": q})
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["items"])
+
+
+@pytest.mark.parametrize("q", ["低保", "低保申请", "DBSQ", "dbsq", "db", "dibao", "zdshbz", "低保 申请"])
+def test_residents_words_and_pinyin_find_the_item_first(client: TestClient, q: str) -> None:
+    """低保 is 最低生活保障审批's everyday name; a tablet user may type its pinyin initials instead."""
+    found = search(client, q)
+    assert found and found[0]["code"] == MINIMUM_LIVING, [i["name"] for i in found]
+
+
+def test_exact_alias_ranks_before_names_that_merely_contain_the_query(client: TestClient) -> None:
+    found = search(client, "失业证")
+    assert found[0]["name"] == "就业失业登记" and found[0]["matched_alias"] == "失业证"
+    # 医疗救助 is an alias starting with 医疗; the health-insurance item only contains it in its name
+    names = [i["name"] for i in search(client, "医疗")]
+    assert names[:2] == ["困难群众医疗救助", "城乡居民基本医疗保险参保登记"]
+
+
+def test_rows_carry_aliases_and_initials_for_offline_filtering(client: TestClient) -> None:
+    row = search(client, "低保")[0]
+    assert row["aliases"] == ["低保", "低保申请", "最低生活保障"] and row["matched_alias"] == "低保"
+    assert "zdshbzsp" in row["initials"] and "dbsq" in row["initials"]
+    assert search(client, "最低生活")[0]["matched_alias"] is None  # the name matched, no alias to show
+
+
+def test_latin_query_that_is_no_reading_finds_nothing_and_chinese_never_matches_pinyin(client: TestClient) -> None:
+    assert search(client, "xyzq") == []
+    assert search(client, "%") == [] and search(client, "_") == []  # LIKE wildcards are escaped
+
+
+def test_district_alias_edit_is_searchable_at_once(hub: TestClient) -> None:
+    auth = Logins(hub)
+    url = f"/api/v1/catalogue/items/{MINIMUM_LIVING}"
+    assert codes(hub.get("/api/v1/catalogue/items", params={"q": "吃低保"})) == []
+    spec = item_body()
+    ok = hub.put(url, headers=auth("district_admin"), json={**spec, "aliases": [*spec["aliases"], "吃低保"]})
+    assert ok.status_code == 200, ok.text
+    assert codes(hub.get("/api/v1/catalogue/items", params={"q": "吃低保"})) == [MINIMUM_LIVING]
+    assert codes(hub.get("/api/v1/catalogue/items", params={"q": "cdb"})) == [MINIMUM_LIVING]
+
+
+def test_terms_migration_indexes_an_existing_catalogue(store: Store) -> None:
+    from server.store.hall_schema import m004_catalogue_terms
+
+    def redo(db: Any) -> None:
+        db.execute("DROP TABLE catalogue_terms")
+        m004_catalogue_terms(db)
+
+    store.write(redo)
+    n = store.query("SELECT COUNT(DISTINCT code) AS n FROM catalogue_terms")[0]["n"]
+    assert n == len(load_service_catalogue().items)
+    assert store.read(lambda db: hall_catalogue.search_items(db, "dbsq"))[0]["code"] == MINIMUM_LIVING

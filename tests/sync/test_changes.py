@@ -195,3 +195,35 @@ def test_personal_columns_of_any_record_travel_masked(client: TestClient, auth: 
     assert data["resident_name"] == "欧**明" and data["phone"] == "138****5678"
     assert data["id_card"] == ID_CARD[:4] + "*" * 10 + ID_CARD[-4:] and "note_enc" not in data
     assert data["detail"] == {"contact_phone": "138****5678", "topic": "走访"}
+
+
+def test_a_grid_tablet_pulls_only_its_grid_whoever_signs_in(client: TestClient, auth: Logins, store: Store) -> None:
+    """A street clerk signed in on a grid's tablet gets the grid's records, not the whole street's."""
+    street_case = create(client, auth, enrol_device(client, auth, "clerk"), "街道件")
+    grid_unit = store.query("SELECT org_unit FROM users WHERE username = 'grid1'")[0]["org_unit"]
+    grid_tablet = enrol_device(client, auth, "clerk", org_unit=grid_unit)
+    rows = pull_all(client, auth, grid_tablet)[0]
+    assert street_case not in {r["id"] for r in rows}
+    assert street_case in puts(pull_all(client, auth, enrol_device(client, auth, "clerk"))[0])
+
+
+def test_a_revoked_tablet_gets_nothing_even_with_a_valid_user_token(client: TestClient, auth: Logins) -> None:
+    tablet = enrol_device(client, auth, "clerk")
+    assert pull(client, auth, tablet).status_code == 200
+    revoked = client.post(f"/sync/v1/devices/{tablet.device_id}/revoke", json={"reason": "平板遗失"},
+                          headers=auth("admin"))
+    assert revoked.status_code == 200, revoked.text
+    resp = pull(client, auth, tablet)
+    assert resp.status_code == 403 and "changes" not in resp.json()
+    assert resp.json()["errors"][0]["field"] == "x-device-id"
+
+
+def test_a_tablet_of_an_unrelated_unit_is_refused(client: TestClient, auth: Logins, store: Store) -> None:
+    other_grid = store.query("SELECT code FROM org_units WHERE tier = 'grid' AND code != ("
+                             "SELECT org_unit FROM users WHERE username = 'grid1') LIMIT 1")
+    if not other_grid:
+        other_grid = store.query("SELECT code FROM org_units WHERE tier = 'community' AND path NOT IN ("
+                                 "SELECT org_path FROM users WHERE username = 'grid1') LIMIT 1")
+    tablet = enrol_device(client, auth, "grid1", org_unit=other_grid[0]["code"])
+    resp = pull(client, auth, tablet)
+    assert resp.status_code == 403 and resp.json()["errors"][0]["field"] == "x-device-id"

@@ -7,8 +7,8 @@ const BUILTIN = '/data/service_items.json';
 
 function fromBuiltin(data) {
   // The shipped catalogue file has specs only; shape it like the node's list rows.
-  return (data.items || []).map((s) => ({ code: s.implementation_code, name: s.name, item_type: s.item_type, level: s.level,
-    statutory_limit_wd: s.statutory_limit_wd, promised_limit_wd: s.promised_limit_wd, spec: s }));
+  return (data.items || []).map((s) => ({ code: s.implementation_code, name: s.name, aliases: s.aliases || [],
+    item_type: s.item_type, level: s.level, statutory_limit_wd: s.statutory_limit_wd, promised_limit_wd: s.promised_limit_wd, spec: s }));
 }
 
 export async function loadCatalogue() {
@@ -53,11 +53,14 @@ export async function render(main, _params, query) {
   const list = $('#cat-list', main);
   const draw = () => {
     const q = $('#cat-q', main).value.trim();
-    const items = cat.items.filter((i) => !q || abbreviates(q, i.name) || [i.item_type, i.code, ...((i.spec && i.spec.materials) || []).map((m) => m.name)]
-      .join(' ').includes(q));
+    // aliases (俗称) and the node's pinyin initials (dbsq) match too, also offline from the cached list
+    const lq = q.toLowerCase().replace(/\s+/g, '');
+    const items = cat.items.filter((i) => !q || abbreviates(q, i.name)
+      || [i.item_type, i.code, ...(i.aliases || []), ...((i.spec && i.spec.materials) || []).map((m) => m.name)].join(' ').includes(q)
+      || (i.initials || []).some((t) => t.includes(lq)));
     $('#cat-count', main).textContent = `共 ${items.length} 个事项`;
     mount(list, html`${items.map((i) => html`<li><a class="rowlink" href="#/item/${encodeURIComponent(i.code)}">
-      <strong>${i.name}</strong><br><span class="small muted">${i.item_type} · ${LEVELS[i.level] || i.level}
+      <strong>${i.name}</strong>${(i.aliases || []).length ? html`<span class="small muted">（又称：${i.aliases.join('、')}）</span>` : ''}<br><span class="small muted">${i.item_type} · ${LEVELS[i.level] || i.level}
       · 承诺 ${i.promised_limit_wd ?? '—'} 个工作日（法定 ${i.statutory_limit_wd ?? '—'}）</span></a></li>`)}`);
   };
   $('#cat-search', main).addEventListener('submit', (ev) => ev.preventDefault());
