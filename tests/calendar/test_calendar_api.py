@@ -77,3 +77,10 @@ def test_calendar_info_names_the_version_and_the_provisional_rule(client: TestCl
     assert body["versions"] == [] and body["earlier_pending"] == 0
     assert body["provisional_rule"] == (
         "2026 年以后按周末及固定日期法定节假日（元旦1月1日，劳动节5月1日至2日，国庆节10月1日至3日）暂算")
+
+
+def test_the_earlier_list_refuses_an_unknown_status(client: TestClient, auth: Logins) -> None:
+    resp = client.get("/api/v1/calendar/earlier", params={"status": "maybe"}, headers=auth("clerk"))
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "status"
+    assert client.get("/api/v1/calendar/earlier", params={"status": "all"}, headers=auth("clerk")).json() == {
+        "ok": True, "items": []}

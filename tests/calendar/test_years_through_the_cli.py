@@ -88,3 +88,23 @@ def test_publishing_2028_alone_leaves_2027_provisional(settings: Settings, tmp_p
     assert "已知年份至 2026 年" in result.output, "2027 is still missing, so 2028 does not extend the known years"
     provisional = clock(settings, case)
     assert provisional["due_at"][:10] == "2027-02-11" and provisional["provisional"] is True
+
+
+def test_calendar_show_and_due_commands(settings: Settings, tmp_path: Path) -> None:
+    from tests.calendar.helpers import cli
+
+    assert publish(settings, tmp_path, CAL_2027).exit_code == 0
+    shown = cli(settings, "calendar", "show")
+    assert shown.exit_code == 0, shown.output
+    assert "当前日历：demo-2027.1；已知年份至 2027 年" in shown.output
+    assert "demo-2027.1  26 条  完整年份 2027  示例：2027 年部分节假日安排" in shown.output
+    assert "待确认的提前期限：0 个" in shown.output
+    # Received 2027-09-30 (Thursday): 10-01..10-07 rest, 10-08 (1), Saturday 10-09 make-up (2), 10-11.. (3-5).
+    due = cli(settings, "calendar", "due", "2027-09-30", "working_day", "5")
+    assert due.exit_code == 0, due.output
+    assert "截止：2027-10-13（星期三）24:00前；日历版本：demo-2027.1" in due.output
+    assert "暂定" not in due.output
+    provisional = cli(settings, "calendar", "due", "2028-09-29", "working_day", "5")
+    assert "注意：此日期为暂定" in provisional.output
+    bad = cli(settings, "calendar", "due", "2027-13-01", "working_day", "5")
+    assert bad.exit_code == 1 and "start：日期格式应为" in bad.output
