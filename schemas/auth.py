@@ -21,6 +21,7 @@ class UserOut(Output):
     role_label: str
     org_unit: str
     org_path: str
+    org_name: str = Field("", description="the unit's name, printed on what the user issues (receipts)")
 
 
 class LoginResponse(Output):

@@ -264,6 +264,33 @@ def hub_enrol(ctx: click.Context, sheet: Path) -> None:
     click.echo(f"已登记街道节点 {node['node_id']}（{node['org_unit']}），密钥 {node['key_id']}")
 
 
+@hub.command("revoke-node")
+@click.argument("node_id")
+@click.option("--reason", required=True, help="why, for the audit log (e.g. 设备被盗)")
+@click.pass_context
+def hub_revoke(ctx: click.Context, node_id: str, reason: str) -> None:
+    """Revoke a street node (a stolen machine): its key is refused from now on, for good, and the packages
+    queued for it are withdrawn. A replacement machine enrols with a new key (`hub enrol-node`)."""
+    from server.node import node_key
+    from server.store.seed import get_meta
+    from sync.hub import HubError
+    from sync.hub_revoke import revoke_node
+
+    settings = _prepare(ctx)
+    with Store(settings.db_path) as store:
+        hub_id = store.read(lambda db: get_meta(db, "node_id")) or settings.node_id
+        try:
+            done = store.write(lambda db: revoke_node(db, node_key(settings), hub_id, node_id=node_id, reason=reason,
+                                                      actor="cli", role="system", now=now_china()))
+        except HubError as exc:
+            raise click.ClickException(exc.message_zh) from None
+    click.echo(f"已吊销街道节点 {node_id}（密钥 {done['key_id']}），自 {done['revoked_at']} 起拒绝其全部请求")
+    if done["withdrawn"]:
+        click.echo(f"已撤回 {len(done['withdrawn'])} 项尚未送达的区级决定，请在新节点登记后重新作出：")
+        for w in done["withdrawn"]:
+            click.echo(f"  事项 {w['case_id']}：{w['transition']}（{w['decided_at']}）")
+
+
 @hub.command("publish")
 @click.pass_context
 def hub_publish(ctx: click.Context) -> None:

@@ -57,6 +57,9 @@ def enrol_node(db: Database, *, node_id: str, org_unit: str, public_key: bytes, 
     if len(public_key) != 32 or (enc_public_key is not None and len(enc_public_key) != 32):
         raise HubError(422, "bad_key", "public_key", "公钥格式错误（应为 32 字节，base64url 编码）")
     kid = key_id_of(public_key)
+    if db.execute("SELECT 1 FROM hub_revoked_keys WHERE key_id = ?", [kid]).fetchone():
+        raise HubError(403, "key_revoked", "public_key",
+                       f"密钥 {kid} 已被吊销，不能再次登记；请在新机器上生成新的节点密钥后登记")
     db.execute(
         "INSERT INTO hub_nodes (node_id, org_unit, org_path, public_key, key_id, enc_public_key, enrolled_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(node_id) DO UPDATE SET org_unit = excluded.org_unit,"

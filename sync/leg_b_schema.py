@@ -178,4 +178,21 @@ def m001_leg_b(db: Database) -> None:
     )
 
 
+@syncb()
+def m002_revoked_node_keys(db: Database) -> None:
+    """Keys of street nodes the district revoked (a stolen machine): refused for good, also on re-enrolment."""
+    db.executescript(
+        """
+        CREATE TABLE hub_revoked_keys (
+            key_id TEXT PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            revoked_at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            revoked_by TEXT NOT NULL
+        );
+        """
+    )
+
+
 register(syncb)

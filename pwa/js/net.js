@@ -49,7 +49,9 @@ export async function request(path, { method = 'GET', body, headers = {}, timeou
   } finally {
     clearTimeout(timer);
   }
-  markReachable(true);
+  // A reference read the service worker answered from its cache (X-SN-Stale) proves only that the
+  // worker is alive, not that the node is: it must not turn the badge green while offline.
+  markReachable(resp.headers.get('X-SN-Stale') !== '1');
   if (raw) return resp;
   let data = null;
   const type = resp.headers.get('Content-Type') || '';

@@ -73,6 +73,15 @@ export function fmtTime(iso) {
   return d.toLocaleString('zh-CN', { timeZone: TZ, hour12: false, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
 }
 
+/** With the year, for what is printed and kept (a receipt outlives the year it was issued in). */
+export function fmtDateTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return d.toLocaleString('zh-CN', { timeZone: TZ, hour12: false, year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit' });
+}
+
 export function fmtDate(iso) {
   if (!iso) return '';
   const d = new Date(iso);

@@ -48,7 +48,8 @@ async def health(ctx: RequestContext) -> dict[str, Any]:
     }
 
 
-def user_out(u: users.UserRow) -> UserOut:
+def user_out(u: users.UserRow, db: Database | None = None) -> UserOut:
+    unit = org.get_unit(db, u.org_unit) if db is not None else None
     return UserOut(
         id=u.id,
         username=u.username,
@@ -57,6 +58,7 @@ def user_out(u: users.UserRow) -> UserOut:
         role_label=ROLE_LABELS.get(Role(u.role), u.role),
         org_unit=u.org_unit,
         org_path=u.org_path,
+        org_name=unit["name"] if unit else "",
     )
 
 
@@ -84,7 +86,7 @@ async def login(ctx: RequestContext) -> LoginResponse:
         token, expires = users.issue_token(db, user.id, token_ttl(settings), body.device_id)
         audit.append(db, actor=user.id, role=user.role, action="auth.login", object_type="user",
                      object_id=user.id, org_path=user.org_path, device_id=body.device_id)
-        return "ok", (user, token, expires)
+        return "ok", (user_out(user, db), token, expires)
 
     status, value = await ctx.store.awrite(attempt)
     if status == "locked":
@@ -94,7 +96,7 @@ async def login(ctx: RequestContext) -> LoginResponse:
     if status == "bad":
         raise Unauthorized("用户名或密码错误", field="password")
     user, token, expires = value
-    return LoginResponse(token=token, expires_at=expires.isoformat(), user=user_out(user))
+    return LoginResponse(token=token, expires_at=expires.isoformat(), user=user)
 
 
 async def logout(ctx: RequestContext) -> dict[str, Any]:
@@ -112,9 +114,12 @@ async def logout(ctx: RequestContext) -> dict[str, Any]:
 
 async def me(ctx: RequestContext) -> dict[str, Any]:
     p = ctx.user()
-    u = ctx.store.read(lambda db: users.get_user(db, p.user_id))
-    assert u is not None
-    return {"ok": True, "user": user_out(u).model_dump()}
+    def read(db: Database) -> UserOut:
+        u = users.get_user(db, p.user_id)
+        assert u is not None
+        return user_out(u, db)
+
+    return {"ok": True, "user": ctx.store.read(read).model_dump()}
 
 
 async def key_encryption_key(ctx: RequestContext) -> dict[str, Any]:

@@ -79,14 +79,15 @@ class Node:
         return str(body.get("code") or body.get("enrolment_code"))
 
     def restart(self) -> None:
-        if self.proc is not None:
-            stop(self.proc)
+        self.stop()
         self.proc = start("--data-dir", str(self.data_dir), "serve", "--port", str(self.port))
         wait_healthy(self.url, self.proc)
 
     def stop(self) -> None:
         if self.proc is not None:
             stop(self.proc)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()  # an unclosed pipe is a ResourceWarning, an error under -W error
             self.proc = None
 
 

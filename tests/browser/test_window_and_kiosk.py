@@ -86,6 +86,9 @@ def test_application_with_a_photographed_material_prints_a_receipt(page: Any, co
     page.wait_for_selector("#receipt")
     assert "收件回执（预受理）" in page.inner_text("#receipt")
     assert "陈*文" in page.inner_text("#receipt")  # masked as the node masks it, even on the tablet
+    provisional = page.inner_text("#receipt")
+    assert re.search(r"收件时间\s*20\d\d/\d\d/\d\d", provisional), provisional  # the year is printed
+    assert "石牌街" in provisional and "窗口受理员" in provisional  # the issuing office and window
     assert page.evaluate("() => window.streetnode.state.pending") == 1
     assert_accessible(page, "23-receipt-provisional")
     if not sync_served:
@@ -93,6 +96,9 @@ def test_application_with_a_photographed_material_prints_a_receipt(page: Any, co
 
     context.set_offline(False)
     page.wait_for_function("() => window.streetnode.state.pending === 0", timeout=30000)
+    # the screen turns into the official receipt by itself once the upload is acknowledged
+    page.wait_for_selector("#receipt >> text=查询码")
+    assert "预受理" not in page.inner_text("#receipt")
     page.reload()
     unlock_with_pin(page)
     page.wait_for_selector("#receipt >> text=查询码")

@@ -34,7 +34,7 @@ export async function showLock(rec = null) {
         <div class="pinpad" aria-hidden="true">
           ${[1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => html`<button type="button" tabindex="-1" data-d="${n}">${n}</button>`)}
           <button type="button" tabindex="-1" data-d="del">删除</button><button type="button" tabindex="-1" data-d="0">0</button>
-          <button type="submit" tabindex="-1">解锁</button>
+          <button type="button" tabindex="-1" data-d="clear">清空</button>
         </div>
         <button type="submit" class="btn btn-primary btn-big" style="margin-top:1rem">解锁</button>
       </form>
@@ -46,7 +46,8 @@ export async function showLock(rec = null) {
     root.querySelector('.pinpad').addEventListener('click', (ev) => {
       const d = ev.target.closest('button[data-d]')?.dataset.d;
       if (d === undefined) return;
-      input.value = d === 'del' ? input.value.slice(0, -1) : (input.value + d).slice(0, 6);
+      // one 解锁 button only (below the pad): the pad's last key clears instead of repeating it
+      input.value = d === 'clear' ? '' : d === 'del' ? input.value.slice(0, -1) : (input.value + d).slice(0, 6);
     });
     $('#pin-unlock', root).addEventListener('submit', async (ev) => {
       ev.preventDefault();

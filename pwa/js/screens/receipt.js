@@ -1,12 +1,13 @@
 // 受理回执: printed at once from the tablet (a provisional local number while offline); after the
 // node accepts the application it shows the case number, the 查询码 and a QR code to the tracking page.
 
-import { $, fmtTime, html, mount, raw, toast } from '../ui.js';
+import { $, fmtDateTime, html, mount, raw, toast } from '../ui.js';
 import { getItem, itemContent, itemRecord } from '../outbox.js';
 import { cachedGet, staleNote } from '../data.js';
 import { qrSVG } from '../qr.js';
 import { request } from '../net.js';
 import { syncNow } from '../actions.js';
+import { state, subscribe } from '../state.js';
 import { maskId, maskName, maskPhone } from '../ui.js';
 
 export async function render(main, [id]) {
@@ -40,7 +41,8 @@ export async function render(main, [id]) {
         <dt>申请人</dt><dd>${app ? app.applicant.name : maskName(p.applicant.name)}</dd>
         <dt>身份证号</dt><dd>${app ? app.applicant.id_card : maskId(p.applicant.id_card)}</dd>
         <dt>联系电话</dt><dd>${app ? app.applicant.phone : maskPhone(p.applicant.phone)}</dd>
-        <dt>收件时间</dt><dd>${fmtTime(content.fields.created_at_device)}</dd>
+        <dt>收件时间</dt><dd>${fmtDateTime(content.fields.created_at_device)}</dd>
+        <dt>收件人员</dt><dd>${receiver()}</dd>
         <dt>当前状态</dt><dd>${official ? official.case.state_label : '待上传至街道节点'}</dd>
         <dt>已收材料</dt><dd>${(p.materials || []).length ? html`<ul>${p.materials.map((m) => html`<li>${m.material}（${m.file_name}）</li>`)}</ul>` : '纸质材料以窗口登记为准'}</dd>
       </dl>
@@ -56,6 +58,7 @@ export async function render(main, [id]) {
     </div>
     <iframe id="official-frame" title="正式回执" class="visually-hidden" tabindex="-1"></iframe>`);
   $('#print', main).addEventListener('click', () => window.print());
+  if (item.state !== 'acked') refreshWhenAcked(main, id);
   const sync = $('#sync-receipt', main);
   if (sync) sync.addEventListener('click', async () => { await syncNow(true); render(main, [id]); });
   const off = $('#print-official', main);
@@ -72,4 +75,26 @@ export async function render(main, [id]) {
       }
     });
   }
+}
+
+// The issuing window: who received the application, at which unit (the provisional receipt is the
+// resident's only proof until the official one is printed).
+function receiver() {
+  const u = state.user;
+  if (!u) return '';
+  return `${u.org_name || u.org_unit} ${u.role_label || ''} ${u.display_name}`;
+}
+
+// After an upload the receipt turns official by itself: re-render once this item is acknowledged,
+// instead of showing 预受理 / 待上传 until someone presses 立即同步并刷新.
+function refreshWhenAcked(main, id) {
+  const shown = $('#receipt', main);
+  let seenPending = state.pending;
+  const stop = subscribe(async (s) => {
+    if (!document.body.contains(shown)) { stop(); return; }
+    if (s.pending === seenPending) return;
+    seenPending = s.pending;
+    const now = await getItem(id);
+    if (now && now.state === 'acked' && document.body.contains(shown)) { stop(); render(main, [id]); }
+  });
 }
