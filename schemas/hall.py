@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import AwareDatetime, Field, StringConstraints, ValidationInfo, field_validator
 
 from schemas.common import Input
 from schemas.reference import ServiceItemSpec
@@ -100,6 +100,96 @@ class AppealReviewRequest(Input):
 
 class HallSettingsRequest(Input):
     rectification_wd: int = Field(ge=1, le=60, title="差评整改时限（工作日）")
+
+
+# --- transition payloads (the engine validates them in ``decide``; the PWA renders forms from them) ---------
+
+
+class _HallStep(Input):
+    note: str | None = Field(None, max_length=1000, title="备注")
+
+
+Reasons = Annotated[list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]],
+                    Field(min_length=1, max_length=20)]
+
+
+class PreReviewPassPayload(_HallStep):
+    """预审通过。"""
+
+
+class PreReviewReturnPayload(_HallStep):
+    """预审退回：逐项写明退回理由。"""
+
+    reasons: Reasons = Field(title="退回理由")
+
+
+class ResubmitPayload(_HallStep):
+    """申请人按预审意见重新提交。"""
+
+
+class BookAppointmentPayload(_HallStep):
+    slot: AwareDatetime = Field(title="预约时段（开始时间）")
+
+
+class OnsiteCheckPayload(_HallStep):
+    verified: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=50, title="已核验原件的材料名称")
+
+
+class CorrectionNoticePayload(_HallStep):
+    """一次性补正告知（行政许可法第三十二条）：一次列明全部需补正的材料。"""
+
+    items: Reasons = Field(title="需补正的材料")
+
+
+class HandUpPayload(_HallStep):
+    """报送区级部门。"""
+
+
+class AcceptPayload(_HallStep):
+    """受理。"""
+
+
+class NotAcceptPayload(_HallStep):
+    reasons: Reasons = Field(title="不予受理理由")
+
+
+class StartHandlingPayload(_HallStep):
+    opinion: Text = Field(max_length=2000, title="承办意见")
+
+
+class EndSpecialPayload(_HallStep):
+    result: Text = Field(max_length=2000, title="特别程序结果")
+
+
+class DecidePayload(_HallStep):
+    outcome: Literal["approved", "refused"] = Field(title="办结结果（准予 / 不予）")
+    reasons: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20, title="不予许可的理由")
+    result: str | None = Field(None, max_length=2000, title="办理结果（如核发的证照）")
+
+
+class DeliverPayload(_HallStep):
+    method: Literal["window", "courier", "e_licence", "post"] = Field(title="送达方式")
+
+
+# Transitions whose fields are still changing with the clock rules (特别程序 from the catalogue's declared
+# steps, extensions with approver and notice date, the correction's receipt date) get their models with them.
+TRANSITION_PAYLOADS: dict[str, type[Input]] = {
+    "pre_review_pass": PreReviewPassPayload,
+    "pre_review_return": PreReviewReturnPayload,
+    "resubmit": ResubmitPayload,
+    "book_appointment": BookAppointmentPayload,
+    "onsite_check": OnsiteCheckPayload,
+    "correction_notice": CorrectionNoticePayload,
+    "hand_up": HandUpPayload,
+    "accept": AcceptPayload,
+    "not_accept": NotAcceptPayload,
+    "start_handling": StartHandlingPayload,
+    "end_special": EndSpecialPayload,
+    "decide": DecidePayload,
+    "deliver": DeliverPayload,
+}
 
 
 FORM_SCHEMAS: dict[str, type[Input]] = {

@@ -124,6 +124,15 @@ class _Batch:
     device: devices.Device
     principal: Principal
     now: datetime
+    clock_offset_ms: int | None = None  # this sync's measurement of the device clock (node minus device)
+    clock_suspect: bool | None = None
+
+    def device_clock(self, c: Checked) -> tuple[bool, int | None]:
+        """(trusted, offset): a device's own time counts for an act only when its clock was measured and
+        found right (issue 9 "Event time"); an envelope stamped in the future makes it suspect."""
+        offset = self.clock_offset_ms if self.clock_offset_ms is not None else self.device.clock_offset_ms
+        suspect = self.clock_suspect if self.clock_suspect is not None else self.device.clock_suspect
+        return offset is not None and not suspect and not c.clock_suspect, offset
 
 
 def _enc(svc: OutboxServices, value: Any, aad: str) -> str:
@@ -250,6 +259,7 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
         ictx = intake.IntakeContext(
             node_id=b.svc.node_id, principal=b.principal, received_at=received_at, calendar=current_calendar(db),
             device_id=b.device.id, device_time=env.created_at_device,
+            device_clock_trusted=b.device_clock(c)[0], device_offset_ms=b.device_clock(c)[1],
             services={"data_key": b.svc.data_key, "blob_dir": b.svc.blobs.root, "blob_path": b.svc.blobs.path,
                       "max_attachment_bytes": b.svc.max_attachment_bytes, "envelope": c.raw, "submission_id": sid,
                       "attachments": [a.model_dump() for a in env.attachments]},
@@ -278,7 +288,7 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
         db.execute("ROLLBACK TO SAVEPOINT outbox_handler")
         db.execute("RELEASE SAVEPOINT outbox_handler")
         db.execute("DELETE FROM submissions WHERE id = ?", [sid])
-        bad = status if status in ("invalid", "forbidden") else "invalid"
+        bad = status if status in ("invalid", "forbidden", "id_conflict") else "invalid"
         _quarantine(db, b, c, status=bad, reason="handler_" + bad if handler else "unknown_kind", errors=errors)
         return _result(sid, bad, errors=errors)
     db.execute("RELEASE SAVEPOINT outbox_handler")
@@ -342,7 +352,7 @@ def store_batch(
     ``clock_suspect`` None: this sync measured nothing about the device's clock (no header, no
     envelope from the future), so the device keeps its previous flag.
     """
-    b = _Batch(svc, device, principal, now)
+    b = _Batch(svc, device, principal, now, clock_offset_ms, clock_suspect)
     results = []
     for c in items:
         db.execute("SAVEPOINT outbox_item")

@@ -8,7 +8,7 @@ message for anything they cannot apply; they never overwrite silently.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -114,25 +114,70 @@ register_type(PackageType("directory", atomic=True, apply_item=_apply_unit, hub_
 # --- case decisions: the district decides a case a street handed up --------------------------------------
 
 
+def _decided_at(item: dict[str, Any], ctx: ApplyContext) -> tuple[datetime, str]:
+    """The decision took effect when the district made it, not when this street synced (issue 9 "Event
+    time": a statutory clock stopped at the street's sync time stops days late)."""
+    raw = item.get("decided_at")
+    try:
+        at = datetime.fromisoformat(str(raw)) if raw else None
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None or at > ctx.now:
+        return ctx.now, "按本街道收到区级决定的时间计时（决定未载明有效的作出时间）"
+    return at, f"按区级部门作出决定的时间 {at:%Y-%m-%d %H:%M} 计时（街道于 {ctx.now:%Y-%m-%d %H:%M} 同步收到）"
+
+
 def _apply_decision(db: Database, item: dict[str, Any], ctx: ApplyContext) -> list[tuple[str, str]]:
+    """Apply the district's decision; one the street cannot apply is recorded so that it travels back up to
+    the district with the next up-sync (``decision_refusals``), never only as a local note."""
     try:
         actor = item["actor"]
         principal = Principal(user_id=str(actor["user_id"]), username=str(actor.get("username", "")),
                               role=Role(actor["role"]), org_unit=str(actor["org_unit"]),
                               org_path=str(actor["org_path"]), display_name=str(actor.get("display_name", "")))
+        at, basis = _decided_at(item, ctx)
         draft = Draft(transition=str(item["transition"]), payload=dict(item.get("payload") or {}),
                       principal=principal, node_time=ctx.now, event_id=str(item["event_id"]),
-                      base_version=int(item["base_version"]), legal_basis=str(item.get("legal_basis", "")))
+                      base_version=int(item["base_version"]), legal_basis=str(item.get("legal_basis", "")),
+                      effective_time=at, effective_basis=basis)
         case_id = str(item["case_id"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ItemRefused("malformed", "区级决定数据不完整", str(exc)) from exc
+        return _refused(db, item, ctx, "malformed", "区级决定数据不完整", str(exc))
     if principal.tier is not Tier.DISTRICT:
-        raise ItemRefused("not_district", "区级决定必须由区级人员作出", "a decision must come from district staff")
+        return _refused(db, item, ctx, "not_district", "区级决定必须由区级人员作出",
+                        "a decision must come from district staff")
+    db.execute("SAVEPOINT case_decision")
     try:
         # A stale base_version becomes a case_conflicts record inside transition(): never a silent winner.
         transition(db, case_id, draft, node_id=f"hub:{ctx.hub_id}", calendar=current_calendar(db))
     except RuleViolation as exc:
-        raise ItemRefused(exc.code, exc.message, f"decision on case {case_id}: {exc.code}") from exc
+        db.execute("ROLLBACK TO SAVEPOINT case_decision")
+        db.execute("RELEASE SAVEPOINT case_decision")
+        return _refused(db, item, ctx, exc.code, exc.message, f"decision on case {case_id}: {exc.code}")
+    db.execute("RELEASE SAVEPOINT case_decision")
+    return []
+
+
+def _refused(db: Database, item: dict[str, Any], ctx: ApplyContext, code: str, message_zh: str,
+             message_en: str) -> list[tuple[str, str]]:
+    from server.domain.canonical import canonical_json, sha256_hex
+    from server.store import changes
+    from sync.packages import record_conflict
+
+    case_id, event_id = str(item.get("case_id", "")), str(item.get("event_id", ""))
+    refusal_id = sha256_hex(canonical_json(["decision_refusal", ctx.hub_id, ctx.stream, ctx.seq, event_id]))[:32]
+    row = db.execute("SELECT org_path FROM cases WHERE id = ?", [case_id]).fetchone()
+    org_path = str(row[0]) if row else ""
+    db.execute(
+        "INSERT OR IGNORE INTO decision_refusals (id, case_id, event_id, transition, code, reason, decision, hub_id,"
+        " stream, seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [refusal_id, case_id, event_id, str(item.get("transition", "")), code, message_zh,
+         json.dumps(item, ensure_ascii=False, default=str), ctx.hub_id, ctx.stream, ctx.seq, ctx.now.isoformat()],
+    )
+    changes.record(db, "decision_refusal", refusal_id, org_path)  # the next up-sync carries it to the district
+    record_conflict(db, "package_item", None, "case_decision", event_id or None, None,
+                    {"stream": ctx.stream, "seq": ctx.seq, "code": code, "message": message_zh,
+                     "detail": message_en, "item": item, "refusal_id": refusal_id}, ctx.now)
     return []
 
 

@@ -1,28 +1,50 @@
 """The case engine: case kinds declared as data, state as a pure fold of events.
 
 A ``CaseKind`` lists its states, transitions (who may make each, from which states,
-which payload fields they need, what they do to which clock) and invariants. The
-truth of a case is its append-only event list; ``fold`` rebuilds its state, data and
-clocks from the events alone, so replaying the log always reproduces the case row.
-``decide`` checks one proposed transition against role, tier, scope, state, required
-fields, guards and invariants, and returns the event to append, or raises
-``RuleViolation`` naming what was wrong. No I/O here (DESIGN.md §2).
+which payload model they take, what they do to which clock and to the case data) and
+invariants. The truth of a case is its append-only event list; ``fold`` rebuilds its
+state, data and clocks from the events alone in one pass, so replaying the log always
+reproduces the case row. ``decide`` checks one proposed transition against role, tier,
+scope, state, required fields, the payload model, guards and invariants, and returns
+the event to append, or raises ``RuleViolation`` naming what was wrong. No I/O here
+(DESIGN.md §2).
+
+Each event carries the version of its kind's rules (``rules_version``), so a reducer
+folds an old event by the rules it was made under, and an *effective time* for the
+clocks with a Chinese explanation of the rule used (``effective_basis``): an act done
+offline on Friday and synced on Monday happened on Friday. ``node_time`` stays the
+record time.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from server.domain.clocks import ClockSpec, ClockState, ClockUnit, reset
+from server.domain.event_time import NODE_TIME_BASIS as NODE_TIME_BASIS
+from server.domain.event_time import EventTime as EventTime
+from server.domain.event_time import EventTimeRule, default_event_time, settle_event_time
+from server.domain.refusals import Refusal, RuleViolation, check_payload, refusal
 from server.domain.roles import Principal, can_see
+
+__all__ = [
+    "CLOCK_OVERRIDES", "CREATE", "NODE_TIME_BASIS", "PARENT", "SAME_STATE", "SYSTEM_ROLE", "CaseKind", "CaseView",
+    "ClockAction", "ClockEffect", "Draft", "Event", "EventTime", "EventTimeRule", "Guard", "Invariant", "Reducer",
+    "Refusal", "Route", "RuleViolation", "Timer", "Transition", "advance", "apply_event", "clock_overrides",
+    "decide", "default_event_time", "fold", "merge_payload",
+]
 
 CREATE = "__new__"  # the from-state of a kind's creating transition
 SYSTEM_ROLE = "system"  # transitions the engine makes itself (deemed acceptance, expiry)
 SAME_STATE = "__same__"  # to-state of an annotation: the event keeps the case where it is (并单 note)
 CLOCK_OVERRIDES = "_clocks"  # creating payload key: {clock: {"unit", "duration", "label_zh"?}} per case
+PARENT = "_parent"  # creating payload key of a child case: its parent case's id (the store checks it)
 
 ClockAction = Literal["start", "pause", "resume", "stop", "reset", "extend"]
 
@@ -51,12 +73,16 @@ class Event:
     role: str
     org_unit: str
     payload: Mapping[str, Any]
-    node_time: datetime
+    node_time: datetime  # when this node recorded it
     on_behalf_of: str | None = None
     legal_basis: str = ""
     device_time: datetime | None = None
     device_id: str | None = None
     origin_node: str = ""
+    rules_version: int = 1  # the kind's rules this event was decided (and is folded) under
+    effective_time: datetime | None = None  # when it took effect for the clocks (None: node_time)
+    effective_basis: str = ""  # why that time, in Chinese (shown with the clock's explanation)
+    effective_provisional: bool = False  # a timer fired on a due date of a not-yet-published calendar year
 
 
 @dataclass
@@ -73,14 +99,24 @@ class CaseView:
     actors: dict[str, list[str]] = field(default_factory=dict)  # transition -> actors, in order
     events: list[Event] = field(default_factory=list)
     clock_specs: dict[str, ClockSpec] = field(default_factory=dict)  # per-case overrides of kind.clocks
+    parent_id: str | None = None  # a child case (a consultation's comment) names its parent
 
     def actors_of(self, *transitions: str) -> list[str]:
         return [a for t in transitions for a in self.actors.get(t, [])]
 
 
-Guard = Callable[[CaseView, "Draft"], str | None]  # None = fine, else a Chinese message
+Guard = Callable[[CaseView, "Draft"], "str | Refusal | None"]  # None = fine; guards never raise
 Route = Callable[[CaseView, "Draft"], str | None]  # the org path a transition moves the case to, if any
 Invariant = Callable[[CaseView, Event], str | None]  # checked on the view *after* the event
+# Folds one event's payload into the case data, in place (the fold keeps one working view: O(n)).
+# It may read ``event.rules_version`` to fold old events by the rules they were made under. It must
+# not mutate the payload's own values (copy a list before appending to it).
+Reducer = Callable[[dict[str, Any], Event], None]
+
+
+def merge_payload(data: dict[str, Any], event: Event) -> None:
+    """The default reducer: the payload's non-"_" keys replace those of the data."""
+    data.update((k, v) for k, v in event.payload.items() if not k.startswith("_"))
 
 
 @dataclass(frozen=True)
@@ -96,6 +132,11 @@ class Transition:
     guards: tuple[Guard, ...] = ()
     legal_basis: str = ""
     route: Route | None = None  # ownership transfer computed by the kind, never taken from the client
+    payload: type[BaseModel] | None = None  # the payload's model (extra="forbid"); "_"-keys are the engine's
+    reduce: Reducer | None = None  # None: ``merge_payload``
+    # A payload field holding the date the act legally happened (a channel's receipt date: the day a
+    # registered letter was signed for, an e-mail received); it becomes the event's effective time.
+    receipt_field: str | None = None
 
     @property
     def system(self) -> bool:
@@ -122,6 +163,9 @@ class CaseKind:
     terminal: frozenset[str] = frozenset()
     timers: tuple[Timer, ...] = ()
     number_prefix: str = ""
+    rules_version: int = 1  # raise when a reducer or rule changes meaning; old events keep theirs
+    parent_kind: str | None = None  # a child kind: each case is created under a case of this kind
+    event_time: EventTimeRule | None = None  # None: ``default_event_time``
 
     def __post_init__(self) -> None:
         for t in self.transitions.values():
@@ -143,18 +187,6 @@ class CaseKind:
         return [t for t in self.transitions.values() if state in t.from_states and role in t.roles]
 
 
-class RuleViolation(Exception):
-    """A proposed transition breaks a rule. ``kind`` decides the HTTP status at the edge:
-    forbidden -> 403, conflict -> 409, invalid -> 422, not_found -> 404."""
-
-    def __init__(self, kind: str, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.kind = kind
-        self.code = code
-        self.message = message
-        self.field = field
-
-
 @dataclass(frozen=True)
 class Draft:
     """A proposed transition, before the engine accepts it."""
@@ -172,6 +204,15 @@ class Draft:
     # Facts the store looked up for the guards (e.g. the org unit a case is dispatched to);
     # never stored: guards stay pure functions of (view, draft).
     context: Mapping[str, Any] = field(default_factory=dict)
+    # An effective time the caller knows better than any rule: a timer's due time, the district's
+    # decision time for a decision made at the hub. With its basis (Chinese) and provisional flag.
+    effective_time: datetime | None = None
+    effective_basis: str = ""
+    effective_provisional: bool = False
+    # The device's clock as the last sync measured it: trusted when an offset was measured and the
+    # device is not clock-suspect; ``device_offset_ms`` = node time minus device time.
+    device_clock_trusted: bool = False
+    device_offset_ms: int | None = None
 
 
 def clock_overrides(kind: CaseKind, payload: Mapping[str, Any]) -> dict[str, ClockSpec]:
@@ -204,33 +245,54 @@ def clock_overrides(kind: CaseKind, payload: Mapping[str, Any]) -> dict[str, Clo
 # --- the fold -----------------------------------------------------------------
 
 
+def _clock_time(event: Event) -> datetime:
+    """The time a clock effect of ``event`` happens at: its effective time, else its record time."""
+    return event.effective_time or event.node_time
+
+
+def _empty(kind: CaseKind, case_id: str, org_path: str) -> CaseView:
+    return CaseView(id=case_id, kind=kind.name, state=CREATE, version=0, org_path=org_path)
+
+
+def advance(kind: CaseKind, view: CaseView, event: Event) -> None:
+    """Apply ``event`` to ``view`` in place: one step of the fold, O(size of the event)."""
+    view.state = event.to_state
+    view.version = event.seq
+    transition = kind.transitions.get(event.transition)
+    reducer = transition.reduce if transition is not None and transition.reduce is not None else merge_payload
+    reducer(view.data, event)
+    view.events.append(event)
+    if event.from_state is None:
+        if CLOCK_OVERRIDES in event.payload:  # checked by ``decide``
+            view.clock_specs.update(clock_overrides(kind, event.payload))
+        if event.payload.get(PARENT):
+            view.parent_id = str(event.payload[PARENT])
+    if "_org_path" in event.payload:  # ownership transfer (handed up to the district, moved grid)
+        view.org_path = str(event.payload["_org_path"])
+    view.actors.setdefault(event.transition, []).append(event.actor)
+    for eff in transition.clocks if transition else ():
+        _apply_clock(kind, view, eff, event)
+
+
 def apply_event(kind: CaseKind, view: CaseView | None, event: Event, org_path: str = "") -> CaseView:
     """Return the view after ``event``; pure (the input view is not modified)."""
     if view is None:
-        view = CaseView(id=event.case_id, kind=kind.name, state=CREATE, version=0, org_path=org_path)
-    new = replace(
-        view,
-        state=event.to_state,
-        version=event.seq,
-        data={**view.data, **{k: v for k, v in event.payload.items() if not k.startswith("_")}},
-        clocks=dict(view.clocks),
-        actors={k: list(v) for k, v in view.actors.items()},
-        events=[*view.events, event],
-        clock_specs=dict(view.clock_specs),
-    )
-    if event.from_state is None and CLOCK_OVERRIDES in event.payload:  # checked by ``decide``
-        new.clock_specs.update(clock_overrides(kind, event.payload))
-    if "_org_path" in event.payload:  # ownership transfer (handed up to the district, moved grid)
-        new.org_path = str(event.payload["_org_path"])
-    new.actors.setdefault(event.transition, []).append(event.actor)
-    transition = kind.transitions.get(event.transition)
-    for eff in transition.clocks if transition else ():
-        _apply_clock(kind, new, eff, event)
+        new = _empty(kind, event.case_id, org_path)
+    else:
+        new = replace(
+            view,
+            data=copy.deepcopy(view.data),  # a reducer may grow nested lists in place
+            clocks=dict(view.clocks),
+            actors={k: list(v) for k, v in view.actors.items()},
+            events=list(view.events),
+            clock_specs=dict(view.clock_specs),
+        )
+    advance(kind, new, event)
     return new
 
 
 def _apply_clock(kind: CaseKind, view: CaseView, eff: ClockEffect, event: Event) -> None:
-    at = event.node_time
+    at = _clock_time(event)
     cur = view.clocks.get(eff.clock)
     if eff.action == "start" or (cur is None and eff.action == "reset"):
         spec = view.clock_specs.get(eff.clock, kind.clocks[eff.clock])  # per-case ``_clocks`` override
@@ -266,12 +328,14 @@ def _label(kind: CaseKind, event: Event) -> str:
 
 
 def fold(kind: CaseKind, events: list[Event], org_path: str = "") -> CaseView:
+    """The case after ``events``: one working view advanced event by event (O(n), no copies)."""
     if not events:
         raise ValueError("a case has at least its creating event")
-    view: CaseView | None = None
-    for event in sorted(events, key=lambda e: e.seq):
-        view = apply_event(kind, view, event, org_path)
-    assert view is not None
+    ordered = events if all(a.seq < b.seq for a, b in zip(events, events[1:], strict=False)) else \
+        sorted(events, key=lambda e: e.seq)
+    view = _empty(kind, ordered[0].case_id, org_path)
+    for event in ordered:
+        advance(kind, view, event)
     return view
 
 
@@ -310,32 +374,25 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
         raise RuleViolation(
             "conflict", "wrong_state", f"事项当前状态为「{label}」，不能执行「{transition.label_zh}」", "transition"
         )
-    if view is not None and CLOCK_OVERRIDES in draft.payload:
-        raise RuleViolation("invalid", "clock_override", "时限只能在创建事项时设定", f"payload.{CLOCK_OVERRIDES}")
-    reserved = sorted(k for k in draft.payload if k.startswith("_") and k != CLOCK_OVERRIDES)
-    if view is not None and reserved:
-        # "_"-keys are the engine's own (``_org_path`` moves a case): only a kind's ``route`` sets them,
-        # never a client's payload, or anyone could hand a case to another unit.
-        raise RuleViolation("invalid", "reserved_field", f"字段 {reserved[0]} 为系统保留字段", f"payload.{reserved[0]}")
-    if CLOCK_OVERRIDES in draft.payload:
-        try:
-            clock_overrides(kind, draft.payload)
-        except ValueError as exc:
-            raise RuleViolation("invalid", "clock_override", str(exc), f"payload.{CLOCK_OVERRIDES}") from None
+    _check_reserved(kind, view, draft)
     for name in transition.required:
         value = draft.payload.get(name)
         if value is None or value == "" or value == []:
             raise RuleViolation("invalid", "missing_field", f"缺少必填项：{name}", f"payload.{name}")
-    probe = view or CaseView(id=case_id, kind=kind.name, state=CREATE, version=0, org_path=org_path)
+    check_payload(transition.payload, draft.payload)
+    probe = view or _empty(kind, case_id, org_path)
     for guard in transition.guards:
-        message = guard(probe, draft)
-        if message:
-            raise RuleViolation("invalid", "guard_failed", message)
+        result = guard(probe, draft)
+        if result:
+            raise refusal(result)
     payload = dict(draft.payload)
     if transition.route is not None:
         target = transition.route(probe, draft)
         if target:
             payload["_org_path"] = target
+    previous = _clock_time(view.events[-1]) if view is not None and view.events else None
+    effective, basis, provisional = settle_event_time(kind.event_time or default_event_time, transition, view,
+                                                      draft, previous)
     event = Event(
         id=draft.event_id,
         case_id=case_id,
@@ -352,6 +409,10 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
         legal_basis=draft.legal_basis or transition.legal_basis,
         device_time=draft.device_time,
         device_id=draft.device_id,
+        rules_version=kind.rules_version,
+        effective_time=effective,
+        effective_basis=basis,
+        effective_provisional=provisional,
     )
     after = apply_event(kind, view, event, org_path)
     for invariant in kind.invariants:
@@ -360,3 +421,23 @@ def decide(kind: CaseKind, view: CaseView | None, draft: Draft, case_id: str, or
             raise RuleViolation("invalid", "invariant", message)
     return event
 
+
+def _check_reserved(kind: CaseKind, view: CaseView | None, draft: Draft) -> None:
+    """"_"-keys are the engine's own: ``_clocks`` and ``_parent`` only on creation, the rest never."""
+    if view is not None and CLOCK_OVERRIDES in draft.payload:
+        raise RuleViolation("invalid", "clock_override", "时限只能在创建事项时设定", f"payload.{CLOCK_OVERRIDES}")
+    reserved = sorted(k for k in draft.payload if k.startswith("_") and k not in (CLOCK_OVERRIDES, PARENT))
+    if view is not None and (reserved or PARENT in draft.payload):
+        # ``_org_path`` moves a case: only a kind's ``route`` sets it, never a client's payload, or anyone
+        # could hand a case to another unit.
+        name = reserved[0] if reserved else PARENT
+        raise RuleViolation("invalid", "reserved_field", f"字段 {name} 为系统保留字段", f"payload.{name}")
+    if view is None and kind.parent_kind is not None and not draft.payload.get(PARENT):
+        raise RuleViolation("invalid", "missing_field", "须指明所属的上级事项", f"payload.{PARENT}")
+    if view is None and kind.parent_kind is None and PARENT in draft.payload:
+        raise RuleViolation("invalid", "reserved_field", f"「{kind.label_zh}」不是下级事项", f"payload.{PARENT}")
+    if CLOCK_OVERRIDES in draft.payload:
+        try:
+            clock_overrides(kind, draft.payload)
+        except ValueError as exc:
+            raise RuleViolation("invalid", "clock_override", str(exc), f"payload.{CLOCK_OVERRIDES}") from None

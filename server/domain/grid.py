@@ -25,8 +25,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from schemas.grid import IMAGE_MIMES, PREVENTIVE_PAYLOADS, TRANSITION_PAYLOADS
 from server.domain.clocks import ClockSpec, ClockUnit
 from server.domain.engine import (
@@ -39,7 +37,7 @@ from server.domain.engine import (
     Draft,
     Event,
     Guard,
-    RuleViolation,
+    Refusal,
     Timer,
     Transition,
 )
@@ -87,50 +85,34 @@ def _fs(*items: str) -> frozenset[str]:
     return frozenset(items)
 
 
-def _violation(code: str, message: str, field: str) -> RuleViolation:
-    return RuleViolation("invalid", code, message, field)
+def _violation(code: str, message: str, field: str) -> Refusal:
+    return Refusal(message, code, field)
 
 
-# --- guards ---------------------------------------------------------------------------
-
-
-def payload_guard(model: type[BaseModel]) -> Guard:
-    """The payload must be exactly ``model`` (unknown keys, ``_org_path`` included, are refused)."""
-
-    def guard(view: CaseView, draft: Draft) -> str | None:
-        try:
-            model.model_validate(dict(draft.payload))
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            loc = ".".join(str(p) for p in err.get("loc", ()))
-            raise _violation("invalid_payload", f"{loc or 'payload'}：{err.get('msg', '格式错误')}",
-                             f"payload.{loc}" if loc else "payload") from None
-        return None
-
-    return guard
+# --- guards (pure: they return a refusal, never raise; payload shapes are the models' job) ----------
 
 
 def has_image(photos: Any) -> bool:
     return isinstance(photos, list) and any(isinstance(p, Mapping) and p.get("mime") in IMAGE_MIMES for p in photos)
 
 
-def _report_valid(view: CaseView, draft: Draft) -> str | None:
+def _report_valid(view: CaseView, draft: Draft) -> Refusal | None:
     """A report: at least one photo, a known active category, a location inside the reporter's grid."""
     p = draft.payload
     if not has_image(p.get("photos")):
-        raise _violation("photo_required", "上报须至少附一张现场照片（图片附件）", "attachments")
+        return _violation("photo_required", "上报须至少附一张现场照片（图片附件）", "attachments")
     category = draft.context.get("category")
     if not category or not category.get("active", True):
-        raise _violation("unknown_category", f"未知的事件类别：{p.get('category_code')}", "payload.category_code")
+        return _violation("unknown_category", f"未知的事件类别：{p.get('category_code')}", "payload.category_code")
     location = p.get("location")
     if not isinstance(location, Mapping) or "lng" not in location or "lat" not in location:
-        raise _violation("location_required", "缺少事件位置", "payload.location")
+        return _violation("location_required", "缺少事件位置", "payload.location")
     grid = draft.context.get("grid") or {}
     polygon = (grid.get("data") or {}).get("polygon")
     point = (float(location["lng"]), float(location["lat"]))
     if polygon and not point_in_polygon(point, polygon):
         off = distance_to_polygon_m(point, polygon)
-        raise _violation("outside_grid", f"位置不在您负责的网格（{grid.get('name', '')}）内，相距约 {off:.0f} 米",
+        return _violation("outside_grid", f"位置不在您负责的网格（{grid.get('name', '')}）内，相距约 {off:.0f} 米",
                          "payload.location")
     return None
 
@@ -146,15 +128,15 @@ def _file_needs_verification(view: CaseView, draft: Draft) -> str | None:
     return None
 
 
-def _dispatch_target(view: CaseView, draft: Draft) -> str | None:
+def _dispatch_target(view: CaseView, draft: Draft) -> Refusal | None:
     unit = draft.context.get("unit")
     if unit is None or unit.get("kind") not in DISPATCH_TARGET_KINDS:
-        raise _violation("bad_unit", "处置单位须为区职能部门、街道一队三中心或本网格", "payload.unit_code")
+        return _violation("bad_unit", "处置单位须为区职能部门、街道一队三中心或本网格", "payload.unit_code")
     street = "/".join(view.org_path.split("/")[:2])
     if unit["kind"] == "grid" and unit["path"] != view.org_path:
-        raise _violation("bad_unit", "只能派遣给事件所在网格（属地管理）", "payload.unit_code")
+        return _violation("bad_unit", "只能派遣给事件所在网格（属地管理）", "payload.unit_code")
     if unit["kind"] == "business_unit" and not unit["path"].startswith(street + "/"):
-        raise _violation("bad_unit", "只能派遣给本街道的一队三中心", "payload.unit_code")
+        return _violation("bad_unit", "只能派遣给本街道的一队三中心", "payload.unit_code")
     return None
 
 
@@ -177,38 +159,38 @@ def _handler_fits_target(view: CaseView, draft: Draft) -> str | None:
 
 
 def _near_incident(field: str) -> Guard:
-    def guard(view: CaseView, draft: Draft) -> str | None:
+    def guard(view: CaseView, draft: Draft) -> Refusal | None:
         here, there = draft.payload.get(field), view.data.get("location")
         if not isinstance(here, Mapping) or not isinstance(there, Mapping):
             return None  # shape is the payload model's job
         limit = int((draft.context.get("settings") or {}).get("check_radius_m", 100))
         gap = distance_m((float(here["lng"]), float(here["lat"])), (float(there["lng"]), float(there["lat"])))
         if gap > limit:
-            raise _violation("check_far_away", f"核查位置距事件位置约 {gap:.0f} 米，超过 {limit} 米，须到现场核查",
+            return _violation("check_far_away", f"核查位置距事件位置约 {gap:.0f} 米，超过 {limit} 米，须到现场核查",
                              f"payload.{field}")
         return None
 
     return guard
 
 
-def _duplicate_mergeable(view: CaseView, draft: Draft) -> str | None:
+def _duplicate_mergeable(view: CaseView, draft: Draft) -> Refusal | None:
     """On the kept case: the other report is a possible duplicate of it (same category, near, recent)."""
     other = draft.context.get("other")
     if other is None or other.get("kind") != KIND:
-        raise _violation("merge_unknown", "未找到要并入的事件", "payload.merged_case")
+        return _violation("merge_unknown", "未找到要并入的事件", "payload.merged_case")
     kept = Report.from_data(view.id, view.org_path, view.state, view.data, view.events[0].node_time)
     duplicate = Report.from_data(other["id"], other["org_path"], other["state"], other["data"],
                                  datetime.fromisoformat(other["reported_at"]))
     problem = duplicate_problem(kept, duplicate, draft.context.get("settings") or {})
     if problem:
-        raise _violation("merge_not_duplicate", problem, "payload.merged_case")
+        return _violation("merge_not_duplicate", problem, "payload.merged_case")
     return None
 
 
-def _kept_case_recorded_merge(view: CaseView, draft: Draft) -> str | None:
+def _kept_case_recorded_merge(view: CaseView, draft: Draft) -> Refusal | None:
     other = draft.context.get("other")
     if other is None or view.id not in other.get("absorbed", ()):
-        raise _violation("merge_unrecorded", "并单须在保留的事件上同时登记，请使用并单功能办理", "payload.merged_into")
+        return _violation("merge_unrecorded", "并单须在保留的事件上同时登记，请使用并单功能办理", "payload.merged_into")
     return None
 
 
@@ -255,9 +237,7 @@ def _close_needs_check_and_sign_off(view: CaseView, event: Event) -> str | None:
 
 def _t(name: str, to: str, frm: frozenset[str], roles: frozenset[str], label: str,
        clocks: tuple[ClockEffect, ...] = (), guards: tuple[Guard, ...] = ()) -> Transition:
-    model = TRANSITION_PAYLOADS.get(name)
-    lead = (payload_guard(model),) if model is not None else ()
-    return Transition(name, to, frm, roles, label, clocks=clocks, guards=lead + guards,
+    return Transition(name, to, frm, roles, label, clocks=clocks, guards=guards, payload=TRANSITION_PAYLOADS.get(name),
                       legal_basis="GB/T 30428.8 数字化城市管理 案件立案、处置和结案")
 
 
@@ -320,9 +300,7 @@ PREVENTIVE_STATES = {"assigned": "已布置", "completed": "已完成待验收",
 
 def _p(name: str, to: str, frm: frozenset[str], roles: frozenset[str], label: str,
        clocks: tuple[ClockEffect, ...] = ()) -> Transition:
-    model = PREVENTIVE_PAYLOADS.get(name)
-    return Transition(name, to, frm, roles, label, clocks=clocks,
-                      guards=(payload_guard(model),) if model is not None else ())
+    return Transition(name, to, frm, roles, label, clocks=clocks, payload=PREVENTIVE_PAYLOADS.get(name))
 
 
 GRID_PREVENTIVE = register(CaseKind(

@@ -51,6 +51,7 @@ def handle_case_event(db: Any, payload: dict[str, Any], ctx: IntakeContext) -> I
         transition=body.transition, payload=body.payload, principal=ctx.principal, node_time=ctx.received_at,
         event_id=event_id, on_behalf_of=body.on_behalf_of, device_time=ctx.device_time,
         device_id=ctx.device_id, base_version=body.base_version,
+        device_clock_trusted=ctx.device_clock_trusted, device_offset_ms=ctx.device_offset_ms,
     )
     db.execute("SAVEPOINT case_event_intake")
     try:
@@ -58,6 +59,8 @@ def handle_case_event(db: Any, payload: dict[str, Any], ctx: IntakeContext) -> I
     except RuleViolation as exc:
         db.execute("ROLLBACK TO SAVEPOINT case_event_intake")
         db.execute("RELEASE SAVEPOINT case_event_intake")
+        if exc.code == "id_conflict":  # the event id (= submission id) already names another act
+            return IntakeResult("id_conflict", [{"field": "submission_id", "message": exc.message}])
         status: IntakeStatus = "forbidden" if exc.kind == "forbidden" else "invalid"
         # the engine names fields of a transition request; here that request is the envelope's payload
         return IntakeResult(status, [{"field": f"payload.{exc.field or 'transition'}", "message": exc.message}])

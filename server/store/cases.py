@@ -17,16 +17,28 @@ from typing import Any
 from sqlite_utils import Database
 
 from server.domain.calendar import OfficeHours, WorkCalendar
-from server.domain.clocks import ClockState, ClockUnit, clock_status, compute_due
-from server.domain.engine import CaseKind, CaseView, Draft, Event, RuleViolation, apply_event, decide, fold
+from server.domain.clocks import ClockState, ClockUnit, DueDate, clock_status, compute_due
+from server.domain.engine import (
+    PARENT,
+    CaseKind,
+    CaseView,
+    Draft,
+    Event,
+    RuleViolation,
+    advance,
+    apply_event,
+    decide,
+    fold,
+)
 from server.domain.ids import uuid7
 from server.domain.kinds import get_kind
-from server.domain.roles import tier_of_path
+from server.domain.roles import can_see, tier_of_path
 from server.store import audit, changes, org
 
 _EVENT_COLS = (
     "id case_id seq kind transition from_state to_state actor role org_unit on_behalf_of payload"
-    " legal_basis device_time node_time hub_time origin_node device_id"
+    " legal_basis device_time node_time hub_time origin_node device_id rules_version effective_time"
+    " effective_basis effective_provisional"
 ).split()
 
 
@@ -78,6 +90,10 @@ def event_row(event: Event, kind: str) -> dict[str, Any]:
         "hub_time": None,
         "origin_node": event.origin_node,
         "device_id": event.device_id,
+        "rules_version": event.rules_version,
+        "effective_time": _iso(event.effective_time),
+        "effective_basis": event.effective_basis,
+        "effective_provisional": int(event.effective_provisional),
     }
 
 
@@ -99,6 +115,10 @@ def row_event(row: dict[str, Any]) -> Event:
         device_time=datetime.fromisoformat(row["device_time"]) if row["device_time"] else None,
         device_id=row["device_id"],
         origin_node=row["origin_node"],
+        rules_version=int(row["rules_version"]),
+        effective_time=datetime.fromisoformat(row["effective_time"]) if row["effective_time"] else None,
+        effective_basis=row["effective_basis"],
+        effective_provisional=bool(row["effective_provisional"]),
     )
 
 
@@ -192,6 +212,7 @@ def create_case(
     # The creating event carries the org path, so the fold alone knows where the case lives.
     draft = replace(draft, payload={**draft.payload, "_org_path": org_path})
     event = decide(kind, None, _with_context(db, kind, None, draft), case_id, org_path)
+    parent_id = _check_parent(db, kind, draft) if kind.parent_kind is not None else None
     event = _with_origin(event, node_id)
     prefix = number_prefix or _street_code(org_path) or kind.number_prefix or kind.name
     number = next_number(db, prefix, draft.node_time)
@@ -201,12 +222,37 @@ def create_case(
     first = apply_event(kind, None, event, org_path)
     db.execute(
         "INSERT INTO cases (state, version, data, clocks, due_at, org_path, owner_tier, updated_at,"
-        " id, kind, number, created_at, origin_node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " id, kind, number, created_at, origin_node, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [*_cache_values(db, first, calendar, event.node_time), case_id, kind.name, number, now.isoformat(),
-         node_id],
+         node_id, parent_id],
     )
     view = _append(db, kind, None, event, org_path, calendar, folded=first)
     return view, number
+
+
+def _check_parent(db: Database, kind: CaseKind, draft: Draft) -> str:
+    """A child case (a consultation's comment, a request's third-party consultation) is created under an
+    existing case of its kind's ``parent_kind`` that the actor may see; ``decide`` checked it is named."""
+    parent_id = str(draft.payload[PARENT])
+    row = db.execute("SELECT kind, org_path FROM cases WHERE id = ?", [parent_id]).fetchone()
+    if row is None or row[0] != kind.parent_kind:
+        raise RuleViolation("invalid", "unknown_parent", "未找到所属的上级事项", f"payload.{PARENT}")
+    if draft.principal is not None and not can_see(draft.principal, row[1]):
+        raise RuleViolation("forbidden", "out_of_scope", "上级事项不在您的管辖范围内", f"payload.{PARENT}")
+    return parent_id
+
+
+def children(db: Database, case_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+    """The child cases of ``case_id`` (optionally of one kind), oldest first."""
+    sql = ("SELECT id, kind, number, state, version, org_path, due_at, created_at, updated_at FROM cases"
+           " WHERE parent_id = ?")
+    params: list[Any] = [case_id]
+    if kind is not None:
+        sql += " AND kind = ?"
+        params.append(kind)
+    cur = db.execute(sql + " ORDER BY created_at, id", params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _street_code(org_path: str) -> str:
@@ -229,7 +275,9 @@ def _append(
         [row[c] for c in _EVENT_COLS],
     )
     if folded is None:
-        new = apply_event(kind, view, event, org_path)
+        assert view is not None
+        new = view  # freshly folded for this write only: advanced in place, not copied
+        advance(kind, new, event)
         _write_cache(db, kind, new, calendar, event.node_time)
     else:
         new = folded
@@ -256,10 +304,9 @@ def transition(
     db: Database, case_id: str, draft: Draft, *, node_id: str, calendar: WorkCalendar
 ) -> TransitionResult:
     """Apply one transition. A stale ``base_version`` becomes a conflict record, not an error-and-forget."""
-    existing = db.execute("SELECT case_id, seq FROM case_events WHERE id = ?", [draft.event_id]).fetchone()
-    if existing is not None:  # the same event sent twice (lost response, replayed outbox): no-op
-        kind, view, _ = load_view(db, case_id)
-        return TransitionResult(view, next(e for e in view.events if e.id == draft.event_id))
+    replay = _replayed(db, case_id, draft)
+    if replay is not None:
+        return replay
     kind, view, _case = load_view(db, case_id)
     try:
         event = decide(kind, view, _with_context(db, kind, view, draft), case_id, view.org_path)
@@ -289,6 +336,30 @@ def transition(
         return TransitionResult(view, None, conflict_id, exc.message)
     event = _with_origin(event, node_id)
     return TransitionResult(_append(db, kind, view, event, view.org_path, calendar), event)
+
+
+def _replayed(db: Database, case_id: str, draft: Draft) -> TransitionResult | None:
+    """An event id seen before: the same act sent again (lost response, replayed outbox) gets the original
+    result; the id reused for another act, or for another case, is an ``id_conflict`` and changes nothing."""
+    cur = db.execute(f"SELECT {', '.join(_EVENT_COLS)} FROM case_events WHERE id = ?", [draft.event_id])
+    row = cur.fetchone()
+    if row is None:
+        return None
+    event = row_event(dict(zip(_EVENT_COLS, row, strict=True)))
+    actor = draft.principal.user_id if draft.principal is not None else "system"
+    same = (event.case_id == case_id and event.transition == draft.transition and event.actor == actor
+            and event.on_behalf_of == draft.on_behalf_of and _client_part(event.payload) == _client_part(draft.payload))
+    if not same:
+        where = "另一事项" if event.case_id != case_id else "内容不同的另一次办理"
+        raise RuleViolation("conflict", "id_conflict", f"该提交编号已用于{where}，请勿重复使用编号", "event_id")
+    kind, view, _ = load_view(db, case_id)
+    return TransitionResult(fold(kind, [e for e in view.events if e.seq <= event.seq]), event)
+
+
+def _client_part(payload: Mapping[str, Any]) -> str:
+    """What the client sent: the engine adds "_"-keys (a route's ``_org_path``) to the stored payload."""
+    body = {k: v for k, v in payload.items() if not k.startswith("_")}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _draft_json(draft: Draft) -> dict[str, Any]:
@@ -328,7 +399,31 @@ def rebuild_case(db: Database, case_id: str, calendar: WorkCalendar, now: dateti
         diffs["data"] = (stored, folded)
     if view.org_path != case["org_path"]:
         diffs["org_path"] = (case["org_path"], view.org_path)
+    # The row was written at ``updated_at``: which clocks were running (so ``due_at``) is judged then.
+    written = datetime.fromisoformat(case["updated_at"])
+    hourly = any(c.spec.unit is ClockUnit.WORKING_HOUR for c in view.clocks.values())
+    clocks, due_at = clock_summary(view, calendar, written, org.office_hours_for(db, view.org_path) if hourly else None)
+    stored_clocks = {k: _stable(v) for k, v in json.loads(case["clocks"]).items()}
+    folded_clocks = {k: _stable(v) for k, v in clocks.items()}
+    if stored_clocks != folded_clocks:
+        diffs["clocks"] = (stored_clocks, folded_clocks)
+    if due_at != case["due_at"]:
+        diffs["due_at"] = (case["due_at"], due_at)
+    tier = tier_of_path(view.org_path).value
+    if tier != case["owner_tier"]:
+        diffs["owner_tier"] = (case["owner_tier"], tier)
+    if view.parent_id != case.get("parent_id"):
+        diffs["parent_id"] = (case.get("parent_id"), view.parent_id)
     return diffs
+
+
+# What a clock's cached summary must share with a fresh fold: status, overdue and remaining time change
+# with the hour the row was written, not with the facts.
+_CLOCK_FACTS = ("label", "unit", "duration", "started_at", "due_at", "provisional", "calendar_version")
+
+
+def _stable(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: summary.get(k) for k in _CLOCK_FACTS}
 
 
 def open_case_ids(db: Database, kinds: list[str] | None = None) -> list[str]:
@@ -357,6 +452,11 @@ def recompute_open_clocks(db: Database, calendar: WorkCalendar, now: datetime) -
 
 
 def due_timers(db: Database, calendar: WorkCalendar, now: datetime) -> list[tuple[str, str]]:
+    """(case_id, transition) pairs whose timer clock has run out (see ``due_timer_details``)."""
+    return [(case_id, name) for case_id, name, _due in due_timer_details(db, calendar, now)]
+
+
+def due_timer_details(db: Database, calendar: WorkCalendar, now: datetime) -> list[tuple[str, str, DueDate]]:
     """(case_id, transition) pairs whose timer clock has run out: deemed acceptance, 挂账 expiry.
 
     Runs every minute, so it reads only cases of kinds with timers, in a timer's states, whose
@@ -364,7 +464,7 @@ def due_timers(db: Database, calendar: WorkCalendar, now: datetime) -> list[tupl
     """
     from server.domain.kinds import REGISTRY
 
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, DueDate]] = []
     seen: set[str] = set()
     for kind in REGISTRY.values():
         for timer in kind.timers:
@@ -383,16 +483,28 @@ def due_timers(db: Database, calendar: WorkCalendar, now: datetime) -> list[tupl
                     continue
                 due = compute_due(clock, calendar, org.office_hours_for(db, view.org_path))
                 if due.due_at is not None and due.due_at <= now:
-                    out.append((case_id, timer.transition))
+                    out.append((case_id, timer.transition, due))
                     seen.add(case_id)
     return out
+
+
+def timer_time(due: DueDate, now: datetime) -> dict[str, Any]:
+    """A timer's act takes effect when its clock ran out, not when the scheduler noticed (issue 10 point 4:
+    a 挂账 that expired on 04-01 and fired on 04-10 resumes the handling clock from 04-01). On a due date
+    of a calendar year not yet published the event says so: deemed acceptance cannot be undone."""
+    assert due.due_at is not None
+    basis = f"按时限届满时间 {due.due_at:%Y-%m-%d %H:%M} 计（系统于 {now:%Y-%m-%d %H:%M} 执行）"
+    if due.provisional:
+        basis += "；届满日所在年度的节假日安排尚未发布，为暂定日期"
+    return {"effective_time": due.due_at, "effective_basis": basis, "effective_provisional": due.provisional}
 
 
 def fire_timers(db: Database, calendar: WorkCalendar, now: datetime, node_id: str) -> int:
     """Make the engine's own transitions for every timer that has run out."""
     fired = 0
-    for case_id, name in due_timers(db, calendar, now):
-        draft = Draft(transition=name, payload={}, principal=None, node_time=now, event_id=uuid7())
+    for case_id, name, due in due_timer_details(db, calendar, now):
+        draft = Draft(transition=name, payload={}, principal=None, node_time=now, event_id=uuid7(),
+                      **timer_time(due, now))
         transition(db, case_id, draft, node_id=node_id, calendar=calendar)
         fired += 1
     return fired

@@ -24,7 +24,7 @@ from sqlite_utils import Database
 from server.domain.calendar import WorkCalendar
 from server.domain.roles import Principal
 
-IntakeStatus = Literal["created", "invalid", "forbidden", "stale_version", "awaiting_blobs"]
+IntakeStatus = Literal["created", "invalid", "forbidden", "stale_version", "awaiting_blobs", "id_conflict"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class IntakeContext:
     calendar: WorkCalendar
     device_id: str | None = None
     device_time: datetime | None = None
+    device_clock_trusted: bool = False  # the last sync measured the device clock and found it right
+    device_offset_ms: int | None = None  # node time minus device time, as measured
     services: dict[str, Any] = field(default_factory=dict)  # e.g. {"data_key": DataKey, "blob_dir": Path}
 
 

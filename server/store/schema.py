@@ -182,7 +182,36 @@ def m004_calendar(db: Database) -> None:
 
 
 @core()
-def m005_calendar_cumulative_versions(db: Database) -> None:
+def m005_case_event_time_rules_and_parents(db: Database) -> None:
+    """Event time for offline acts, the rules version of each event, child cases, and district decisions
+    a street refused (they travel up so the district sees them; issue 9 "Event time", "The fold")."""
+    db.executescript(
+        """
+        ALTER TABLE case_events ADD COLUMN rules_version INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE case_events ADD COLUMN effective_time TEXT;        -- the clocks' time (NULL: node_time)
+        ALTER TABLE case_events ADD COLUMN effective_basis TEXT NOT NULL DEFAULT '';
+        ALTER TABLE case_events ADD COLUMN effective_provisional INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE cases ADD COLUMN parent_id TEXT REFERENCES cases(id);
+        CREATE INDEX cases_parent ON cases(parent_id, kind);
+        CREATE TABLE decision_refusals (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL,          -- not a foreign key: the case may be unknown at this street
+            event_id TEXT NOT NULL,
+            transition TEXT NOT NULL,
+            code TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            decision TEXT NOT NULL,         -- the decision as the hub sent it
+            hub_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@core()
+def m006_calendar_cumulative_versions(db: Database) -> None:
     """Versions apply in publish order (``seq``) and say which years they complete; an earlier due date
     a recompute would set waits in ``calendar_earlier`` for a person to confirm (issue #10 points 1-2)."""
     db.executescript(

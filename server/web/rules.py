@@ -16,8 +16,14 @@ _BY_KIND: dict[str, type[StreetnodeError]] = {
 }
 
 
+class IdConflict(Conflict):
+    """An event id already names another act (or another case's event): 409 ``id_conflict``."""
+
+    code = "id_conflict"
+
+
 def to_http(exc: RuleViolation) -> StreetnodeError:
-    cls = _BY_KIND.get(exc.kind, ValidationFailed)
+    cls = IdConflict if exc.code == "id_conflict" else _BY_KIND.get(exc.kind, ValidationFailed)
     err = cls(exc.message, [{"field": exc.field or "transition", "message": exc.message, "rule": exc.code}])
     return err
 
