@@ -127,8 +127,7 @@ def recompute_open_clocks_holding_earlier(
                              note="事项后续办理时已按新日历计算" if applied else f"日历版本 {version} 不再使其提前")
                 continue
             kept = {k: v for k, v in before[name].items() if k != PENDING_KEY}
-            kept[PENDING_KEY] = {"due_at": entry["due_at"], "calendar_version": version,
-                                 "explanation": entry["explanation"]}
+            kept[PENDING_KEY] = {k: entry[k] for k in ("due_at", "provisional", "calendar_version", "explanation")}
             merged[name] = kept
             if prior is not None and prior["new_due_at"] == entry["due_at"]:
                 continue  # already listed with the same earlier date

@@ -403,11 +403,15 @@ def rebuild_case(db: Database, case_id: str, calendar: WorkCalendar, now: dateti
     written = datetime.fromisoformat(case["updated_at"])
     hourly = any(c.spec.unit is ClockUnit.WORKING_HOUR for c in view.clocks.values())
     clocks, due_at = clock_summary(view, calendar, written, org.office_hours_for(db, view.org_path) if hourly else None)
-    stored_clocks = {k: _stable(v) for k, v in json.loads(case["clocks"]).items()}
+    # A due date a new calendar would move earlier is held for a person to confirm (server.store.
+    # calendar_earlier): the row keeps the old date and records the fold's in ``earlier_pending``.
+    cached = json.loads(case["clocks"])
+    held = any("earlier_pending" in v for v in cached.values())
+    stored_clocks = {k: _stable({**v, **v.get("earlier_pending", {})}) for k, v in cached.items()}
     folded_clocks = {k: _stable(v) for k, v in clocks.items()}
     if stored_clocks != folded_clocks:
         diffs["clocks"] = (stored_clocks, folded_clocks)
-    if due_at != case["due_at"]:
+    if due_at != case["due_at"] and not held:
         diffs["due_at"] = (case["due_at"], due_at)
     tier = tier_of_path(view.org_path).value
     if tier != case["owner_tier"]:

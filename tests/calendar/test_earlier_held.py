@@ -76,6 +76,8 @@ def test_an_earlier_due_date_is_held_listed_and_applied_only_when_confirmed(
 
 def test_the_cli_confirms_by_case_number(settings: Settings, tmp_path: Path) -> None:
     spring, _ = _published_with_correction(settings, tmp_path)
+    verified = cli(settings, "cases", "verify")
+    assert verified.exit_code == 0, "a held date is a recorded deviation, not drift: " + verified.output
     with Store(settings.db_path) as store:
         number = store.read(lambda db: cases.case_row(db, spring))["number"]  # type: ignore[index]
     missing = cli(settings, "calendar", "confirm", number, "--by", "王科长")
@@ -84,6 +86,7 @@ def test_the_cli_confirms_by_case_number(settings: Settings, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert f"已确认 {number} decide：2027-02-18 23:59 → 2027-02-17 23:59" in result.output
     assert due_day(settings, spring) == "2027-02-17"
+    assert cli(settings, "cases", "verify").exit_code == 0
     assert cli(settings, "calendar", "confirm", number, "--by", "王科长", "--note", "x").exit_code != 0
 
 
