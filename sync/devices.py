@@ -132,7 +132,9 @@ def _code_hash(code: str) -> str:
 
 def normalise_code(code: str) -> str:
     """Codes are shown as ``ABCDE-FGHJK``; accept them typed with spaces, dashes, lower case."""
-    return "".join(ch for ch in code.upper() if ch.isalnum())
+    # ASCII only: str.isalnum() also accepts 汉字 and full-width letters, which no code contains (and which
+    # the ASCII hash below cannot encode); they simply make the code not match
+    return "".join(ch for ch in code.upper() if ch.isascii() and ch.isalnum())
 
 
 def create_enrolment(

@@ -190,8 +190,10 @@ register_type(PackageType("case_decision", atomic=False, apply_item=_apply_decis
 def _collect_catalogue(db: Database) -> list[tuple[str, str, list[dict[str, Any]]]]:
     if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalogue_items'").fetchone():
         return []
+    # Published items only: one withdrawn since the last package travels as a tombstone (``tombstone_key``).
     items = [{"code": c, "catalogue_version": v, "spec": json.loads(spec)} for c, v, spec in db.execute(
-        "SELECT code, catalogue_version, spec FROM catalogue_items WHERE is_current = 1 ORDER BY code").fetchall()]
+        "SELECT code, catalogue_version, spec FROM catalogue_items WHERE is_current = 1 AND status = 'published'"
+        " ORDER BY code").fetchall()]
     return [("catalogue", "all", items)] if items else []
 
 
@@ -201,6 +203,13 @@ def _apply_catalogue_item(db: Database, item: dict[str, Any], ctx: ApplyContext)
     from schemas.reference import ServiceItemSpec
     from server.store import hall_catalogue
 
+    if item.get("_deleted"):  # withdrawn at the district (停止办理)
+        code = str(item.get("code", ""))
+        try:
+            hall_catalogue.withdraw_item(db, code, reason="区级停止办理", actor="hub", role="system", now=ctx.now)
+        except LookupError:
+            pass  # never had it: nothing to withdraw
+        return [("catalogue_item", code)]
     try:
         spec = ServiceItemSpec.model_validate(item["spec"])
         code, version = str(item["code"]), str(item["catalogue_version"])
@@ -213,7 +222,7 @@ def _apply_catalogue_item(db: Database, item: dict[str, Any], ctx: ApplyContext)
 
 
 register_type(PackageType("catalogue", atomic=False, apply_item=_apply_catalogue_item,
-                          hub_owned=frozenset({"catalogue_item"}), collect=_collect_catalogue))
+                          hub_owned=frozenset({"catalogue_item"}), collect=_collect_catalogue, tombstone_key="code"))
 
 
 # --- void: a package the hub lost when it was restored from a backup --------------------------------------
@@ -268,3 +277,9 @@ def register_hub_table(table: str, key: str, *, ptype: str | None = None, entity
 
     return register_type(PackageType(name, atomic=True, apply_item=apply_row,
                                      hub_owned=frozenset({entity or table}), collect=collect, tombstone_key=key))
+
+
+# The district's incident category table (time limits, closure conditions, emergency flags): edits at the
+# hub reach every street; a street never authors it (a case keeps its category snapshot, so an edit never
+# moves an open deadline).
+register_hub_table("grid_categories", "code", ptype="grid_categories", entity="grid_category")

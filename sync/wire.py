@@ -23,6 +23,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import io
 import json
 import zlib
 from collections.abc import Mapping
@@ -88,7 +89,7 @@ def encode_body(obj: Any, codec: str = DEFAULT_CODEC) -> bytes:
 def decode_body(body: bytes, codec: str, limit: int = MAX_DECODED_BYTES) -> Any:
     try:
         if codec == "zstd":
-            raw = _zstd.ZstdDecompressor().decompress(body, max_output_size=limit)
+            raw = _zstd_capped(body, limit)
         elif codec == "gzip":
             inflater = zlib.decompressobj(wbits=31)
             raw = inflater.decompress(body, limit + 1)
@@ -104,8 +105,22 @@ def decode_body(body: bytes, codec: str, limit: int = MAX_DECODED_BYTES) -> Any:
         raise BadBody("body", "数据无法解压，可能已损坏", f"cannot decompress: {exc}") from exc
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadBody("body", "数据不是有效的 JSON", f"not JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nesting thousands deep
+        raise BadBody("body", "数据不是有效的 JSON", f"not JSON: {type(exc).__name__}") from exc
+
+
+def _zstd_capped(body: bytes, limit: int) -> bytes:
+    """Decompress at most ``limit`` bytes. ``max_output_size`` is ignored when a frame declares its
+    content size, so a 32 KB frame declaring 1 GiB would be expanded in memory: refuse a declared size
+    over the limit, and read through a stream capped at limit + 1 whatever the frame says."""
+    declared = _zstd.frame_content_size(body)
+    if declared > limit:  # -1: not declared
+        raise BadBody("body", "数据解压后超过上限", "declared decompressed size over the limit")
+    with _zstd.ZstdDecompressor().stream_reader(io.BytesIO(body)) as reader:
+        raw = reader.read(limit + 1)
+    if len(raw) > limit:
+        raise BadBody("body", "数据解压后超过上限", "decompressed body over the limit")
+    return bytes(raw)
 
 
 def _signed_bytes(purpose: str, signer: str, codec: str, body: bytes) -> bytes:

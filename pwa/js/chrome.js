@@ -8,9 +8,10 @@ import { showLock } from './screens/lock.js';
 import { syncNow, applyUpdateWhenClean } from './actions.js';
 import { go } from './router.js';
 
-const GRID_TABS = [['/tasks', '我的任务'], ['/report', '上报事件'], ['/patrol', '巡查日志'], ['/outbox', '待上传'], ['/home', '更多']];
-const WINDOW_TABS = [['/catalogue', '办事指南'], ['/queue', '今日队列'], ['/outbox', '待上传'], ['/home', '更多']];
-const STAFF_TABS = [['/home', '首页'], ['/outbox', '待上传']];
+// Every staff role starts from 待办: the generic work list of every case kind it takes part in.
+const GRID_TABS = [['/work', '待办'], ['/report', '上报事件'], ['/patrol', '巡查日志'], ['/outbox', '待上传'], ['/home', '更多']];
+const WINDOW_TABS = [['/work', '待办'], ['/catalogue', '办事指南'], ['/queue', '今日队列'], ['/outbox', '待上传'], ['/home', '更多']];
+const STAFF_TABS = [['/work', '待办'], ['/outbox', '待上传'], ['/home', '更多']];
 
 export function tabsFor(role) {
   if (role === 'grid_member') return GRID_TABS;

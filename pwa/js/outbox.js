@@ -125,6 +125,8 @@ export async function finalize(spec) {
     id, userId: user.id, transport, kind: spec.kind || 'case_event', title: spec.title, localNo, state: 'finalized',
     box, blobs: spec.attachments || [], createdAt: now.toISOString(), updatedAt: now.toISOString(), attempts: 0,
     errors: [], lastError: null, signed: false, formKey: spec.formKey || null, parentId: spec.parentId || null,
+    // An act on a case: the case screen shows it as 待上传 until the node has it (ids only, no content).
+    caseId: spec.caseId || null,
   };
   await db.tx(['outbox', 'kv'], 'readwrite', async (s) => {
     s.outbox.put(item);
@@ -151,6 +153,12 @@ export async function listItems(userId = currentUserId()) {
 export async function getItem(id) { return db.get('outbox', id); }
 
 export async function itemContent(item) { return decryptJSON(currentKey(), item.box); }
+
+/** This user's acts on one case that the node has not accepted yet (queued, uploading, or refused). */
+export async function pendingActs(caseId) {
+  return (await listItems()).filter((i) => i.caseId === caseId && (PENDING.has(i.state)
+    || ((i.state === 'rejected' || i.state === 'conflict') && !i.resolution)));
+}
 
 /** What the node answered for an accepted item (case number, 查询码, …), or null. */
 export async function itemRecord(item) { return item.recordBox ? decryptJSON(currentKey(), item.recordBox) : null; }

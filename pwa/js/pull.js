@@ -9,6 +9,8 @@ import { ApiError, api } from './net.js';
 import { cachedGet } from './data.js';
 import { currentUserId } from './session.js';
 import { setState, state } from './state.js';
+import { forgetKinds, loadKinds } from './kinds.js';
+import { PAGE as WORK_PAGE, worklistPath } from './screens/work.js';
 
 const PAGE = 200;
 const MAX_PAGES = 20;
@@ -40,6 +42,19 @@ async function readFeed() {
 
 async function refreshWorkLists() {
   const role = state.user ? state.user.role : '';
+  // Every role: the kinds' declarations, the first page of "待我办理" and each of its cases, so the
+  // work list and the case screens open offline (and an act can be made there, queued in the outbox).
+  forgetKinds();
+  await loadKinds();
+  try {
+    const r = await cachedGet(worklistPath({ mine: true }), { personal: true });
+    for (const i of (r.data.items || []).slice(0, WORK_PAGE)) {
+      await cachedGet(`/api/v1/cases/${encodeURIComponent(i.id)}`, { personal: true });
+    }
+    if (role === 'dispatcher') await cachedGet('/api/v1/org/units'); // dispatch targets, offline
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404) throw err; // a node without the work list yet
+  }
   if (role === 'grid_member') {
     const r = await cachedGet('/api/v1/grid/tasks', { personal: true });
     for (const t of (r.data.tasks || []).slice(0, 50)) {

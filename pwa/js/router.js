@@ -19,6 +19,8 @@ const ROUTES = [
   { re: /^\/apply\/([^/]+)$/, mod: 'apply', title: '新建申请' },
   { re: /^\/receipt\/([^/]+)$/, mod: 'receipt', title: '受理回执' },
   { re: /^\/queue$/, mod: 'queue', title: '今日办件队列' },
+  { re: /^\/work$/, mod: 'work', title: '待办' },
+  { re: /^\/case\/([^/]+)$/, mod: 'case', title: '事项办理' },
 ];
 
 let cleanup = null;

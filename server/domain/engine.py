@@ -175,6 +175,10 @@ class CaseKind:
             for eff in t.clocks:
                 if eff.clock not in self.clocks:
                     raise ValueError(f"{self.name}.{t.name}: unknown clock {eff.clock}")
+            if t.receipt_field and t.payload is not None and t.receipt_field not in t.payload.model_fields:
+                raise ValueError(f"{self.name}.{t.name}: receipt field {t.receipt_field} is not in its payload model")
+        if self.parent_kind == self.name:
+            raise ValueError(f"{self.name}: a kind cannot be its own parent")
         for tm in self.timers:
             if tm.transition not in self.transitions or tm.clock not in self.clocks:
                 raise ValueError(f"{self.name}: bad timer {tm}")

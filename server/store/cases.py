@@ -403,15 +403,19 @@ def rebuild_case(db: Database, case_id: str, calendar: WorkCalendar, now: dateti
     written = datetime.fromisoformat(case["updated_at"])
     hourly = any(c.spec.unit is ClockUnit.WORKING_HOUR for c in view.clocks.values())
     clocks, due_at = clock_summary(view, calendar, written, org.office_hours_for(db, view.org_path) if hourly else None)
+    cached = json.loads(case["clocks"])
     # A due date a new calendar would move earlier is held for a person to confirm (server.store.
     # calendar_earlier): the row keeps the old date and records the fold's in ``earlier_pending``.
-    cached = json.loads(case["clocks"])
     held = any("earlier_pending" in v for v in cached.values())
-    stored_clocks = {k: _stable({**v, **v.get("earlier_pending", {})}) for k, v in cached.items()}
-    folded_clocks = {k: _stable(v) for k, v in clocks.items()}
+    cached = {k: {**v, **v.get("earlier_pending", {})} for k, v in cached.items()}
+    # A row written under an earlier calendar version keeps that version's dates until it is recomputed
+    # (``recompute_open_clocks`` does so for open cases only): its dates are not compared, its facts are.
+    same_calendar = all(cached.get(k, {}).get("calendar_version") == v["calendar_version"] for k, v in clocks.items())
+    stored_clocks = {k: _stable(v, same_calendar) for k, v in cached.items()}
+    folded_clocks = {k: _stable(v, same_calendar) for k, v in clocks.items()}
     if stored_clocks != folded_clocks:
         diffs["clocks"] = (stored_clocks, folded_clocks)
-    if due_at != case["due_at"] and not held:
+    if same_calendar and not held and due_at != case["due_at"]:
         diffs["due_at"] = (case["due_at"], due_at)
     tier = tier_of_path(view.org_path).value
     if tier != case["owner_tier"]:
@@ -423,11 +427,12 @@ def rebuild_case(db: Database, case_id: str, calendar: WorkCalendar, now: dateti
 
 # What a clock's cached summary must share with a fresh fold: status, overdue and remaining time change
 # with the hour the row was written, not with the facts.
-_CLOCK_FACTS = ("label", "unit", "duration", "started_at", "due_at", "provisional", "calendar_version")
+_CLOCK_FACTS = ("label", "unit", "duration", "started_at")
+_CALENDAR_FACTS = ("due_at", "provisional", "calendar_version")
 
 
-def _stable(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: summary.get(k) for k in _CLOCK_FACTS}
+def _stable(summary: dict[str, Any], with_dates: bool) -> dict[str, Any]:
+    return {k: summary.get(k) for k in (_CLOCK_FACTS + _CALENDAR_FACTS if with_dates else _CLOCK_FACTS)}
 
 
 def open_case_ids(db: Database, kinds: list[str] | None = None) -> list[str]:

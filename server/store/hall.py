@@ -169,6 +169,9 @@ def _write(db: Database, form: ServiceApplicationPayload, found: tuple[ServiceIt
         transition="submit", payload=draft_payload, principal=principal, node_time=now, event_id=uuid7(),
         # 代办: the community worker acts for the applicant (domain.md §1.7, acting_for)
         on_behalf_of=applicant_id if community else None, device_time=ctx.device_time, device_id=ctx.device_id,
+        # received offline on a tablet whose clock the sync checked: the 5-WD acceptance period (行政许可法
+        # art. 32) runs from when the application was received, not from the upload
+        device_clock_trusted=ctx.device_clock_trusted, device_offset_ms=ctx.device_offset_ms,
     )
     view, number = case_store.create_case(db, SERVICE_APPLICATION, draft, org_path=home_path, node_id=ctx.node_id,
                                           calendar=ctx.calendar, case_id=case_id)

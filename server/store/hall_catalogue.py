@@ -92,6 +92,25 @@ def publish_item(db: Database, spec: ServiceItemSpec, *, actor: str, role: str, 
     return {"code": spec.implementation_code, "version": version, "catalogue_version": catalogue_version}
 
 
+def withdraw_item(db: Database, code: str, *, reason: str, actor: str, role: str, now: datetime) -> dict[str, Any]:
+    """The item stops being offered (停止办理): no new applications, gone from search; its revisions stay for
+    the cases that used them, and publishing it again makes a new revision. At the hub this is the
+    district's act; at a street it arrives as a deletion in the catalogue's down-package."""
+    item = current_item(db, code)
+    if item is None:
+        raise LookupError(code)
+    if item["status"] == "withdrawn":
+        return {"code": code, "status": "withdrawn", "changed": False}
+    db.execute("UPDATE catalogue_items SET status = 'withdrawn' WHERE code = ? AND is_current = 1", [code])
+    db.execute("DELETE FROM catalogue_fts WHERE code = ?", [code])
+    db.execute("DELETE FROM catalogue_terms WHERE code = ?", [code])
+    audit.append(db, actor=actor, role=role, action="catalogue.withdraw_item", object_type="catalogue_item",
+                 object_id=code, before={"status": item["status"]}, after={"status": "withdrawn"},
+                 detail={"reason": reason, "version": item["version"]})
+    changes.record(db, "catalogue_item", code)
+    return {"code": code, "status": "withdrawn", "changed": True}
+
+
 def apply_item(db: Database, spec: ServiceItemSpec, *, catalogue_version: str, now: datetime) -> int:
     """A street node applying an item revision received from the hub (the sync package applier calls this)."""
     _new_catalogue_version(db, catalogue_version, "hub", "hub", now, "")
@@ -122,9 +141,10 @@ _SPECS: dict[tuple[str, int, str], ServiceItemSpec] = {}  # (code, revision, cat
 
 
 def current_spec(db: Database, code: str) -> tuple[ServiceItemSpec, int] | None:
-    """The current revision, parsed once per process: revisions never change once written."""
-    row = db.execute("SELECT version, catalogue_version, spec FROM catalogue_items WHERE code = ? AND is_current = 1",
-                     [code]).fetchone()
+    """The current revision of a published item (None once withdrawn), parsed once per process: revisions
+    never change once written."""
+    row = db.execute("SELECT version, catalogue_version, spec FROM catalogue_items WHERE code = ? AND is_current = 1"
+                     " AND status = 'published'", [code]).fetchone()
     if row is None:
         return None
     key = (code, int(row[0]), str(row[1]))
@@ -179,10 +199,11 @@ def search_items(
                      " FROM catalogue_fts WHERE catalogue_fts MATCH ?")
             params.append('"' + q.strip().replace('"', '""') + '"')
         sql = (f"SELECT {cols}, {extra}, MIN(h.rank) AS rank, MIN(h.score) AS score"
-               f" FROM catalogue_items c JOIN ({hits}) h ON h.code = c.code WHERE c.is_current = 1")
+               f" FROM catalogue_items c JOIN ({hits}) h ON h.code = c.code WHERE c.is_current = 1"
+               " AND c.status = 'published'")
         order = "rank, score, c.code"
     else:
-        sql = f"SELECT {cols}, {extra} FROM catalogue_items c WHERE c.is_current = 1"
+        sql = f"SELECT {cols}, {extra} FROM catalogue_items c WHERE c.is_current = 1 AND c.status = 'published'"
         order = "c.code"
     if item_type:
         sql += " AND c.item_type = ?"

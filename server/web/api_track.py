@@ -27,8 +27,9 @@ from server.web.api_hall import hall_key
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, bearer_token
 from server.web.rules import raise_for_violation
 
-_CODE = re.compile(r"^[0-9A-Za-z]{8}$")
-_PHONE4 = re.compile(r"^\d{4}$")
+# fullmatch, ASCII classes: "$" also matches before a trailing newline, and \d accepts any script's digits
+_CODE = re.compile(r"[0-9A-Z]{8}")
+_PHONE4 = re.compile(r"[0-9]{4}")
 _WINDOW_SECONDS = 60.0
 
 
@@ -52,30 +53,32 @@ class SlidingWindow:
         return True
 
 
-def _limit(ctx: RequestContext, code: str) -> None:
+def _limit(ctx: RequestContext, code: str | None) -> None:
     limiter: SlidingWindow | None = ctx.services.extra.get("track_limiter")
     if limiter is None:
         limiter = ctx.services.extra["track_limiter"] = SlidingWindow(ctx.settings.track_rate_per_minute)
     now = time.monotonic()
     client = ctx.request.client.host if ctx.request.client else "unknown"
     by_client = limiter.allow(f"ip:{client}", now)
-    by_code = limiter.allow(f"code:{code.upper()}", now)
+    by_code = code is None or limiter.allow(f"code:{code}", now)
     if not by_client or not by_code:
         raise RateLimited("查询过于频繁，请一分钟后再试", field="client" if not by_client else "query_code")
 
 
 def _code(ctx: RequestContext) -> str:
-    code = ctx.path["query_code"]
-    _limit(ctx, code)
-    if not _CODE.match(code):
+    # Normalised before counting: "code", "CODE" and "CODE\n" are one code with one rate-limit counter.
+    code = ctx.path["query_code"].strip().upper()
+    valid = _CODE.fullmatch(code) is not None
+    _limit(ctx, code if valid else None)  # a malformed code still counts against the client
+    if not valid:
         raise ValidationFailed("查询码为 8 位字母或数字", field="query_code")
-    return code.upper()
+    return code
 
 
 async def track(ctx: RequestContext) -> dict[str, Any]:
     code = _code(ctx)
     phone4 = ctx.query.get("phone4", "")
-    if not _PHONE4.match(phone4):
+    if not _PHONE4.fullmatch(phone4):
         raise ValidationFailed("请输入申请时登记的手机号码后四位", field="phone4")
     key = hall_key(ctx.services)
     now = now_china()

@@ -131,6 +131,10 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedJSON(f"JSON 格式错误：{exc}", field="body") from None
+    except RecursionError:  # thousands of nested brackets in a few KB
+        raise MalformedJSON("JSON 嵌套层次过深", field="body") from None
+    except ValueError:  # an integer of more than 4,300 digits (CPython's int-parsing limit)
+        raise MalformedJSON("JSON 中的数字过长", field="body") from None
 
 
 def parse_model(model: type[BaseModel], data: Any) -> BaseModel:

@@ -22,9 +22,13 @@ SCHEMAS_SRC = ROOT / "schemas" / "json"
 SCHEMAS_DST = PWA / "schemas"
 SW = PWA / "sw.js"
 # Form schemas the PWA renders offline (DESIGN §8: forms are driven by the exported JSON Schemas).
-PWA_SCHEMAS = ("service_application.json", "incident_report.json", "patrol_log.json")
+# grid_event_payloads.json: each grid transition's payload, for nodes that do not send the schemas yet.
+PWA_SCHEMAS = ("service_application.json", "incident_report.json", "patrol_log.json", "grid_event_payloads.json")
 # Reference data the app ships as an offline fallback until it has reached the node once.
-PWA_DATA = (ROOT / "server" / "data" / "incident_categories.json", ROOT / "server" / "data" / "service_items.json")
+# tianhe_org.json: the district's departments a dispatcher may send a grid case to (not in the
+# dispatcher's own scope on the node, so not in /api/v1/org/units).
+PWA_DATA = (ROOT / "server" / "data" / "incident_categories.json", ROOT / "server" / "data" / "service_items.json",
+            ROOT / "server" / "data" / "tianhe_org.json")
 _BLOCK = re.compile(r"(// BEGIN PRECACHE[^\n]*\n)(.*?)(// END PRECACHE)", re.S)
 _SKIP_SUFFIXES = (".md",)
 

@@ -252,3 +252,13 @@ def test_folding_five_thousand_events_is_linear_and_copies_nothing_per_event() -
     full, n_full = _count_lines(_comment_events(5000))
     assert full.version == 5000 and half.version == 2500
     assert n_full <= 2.05 * n_half  # twice the events, twice the work (a quadratic fold would be 4x)
+
+
+def test_a_declaration_naming_a_receipt_field_its_model_lacks_or_its_own_parent_is_refused() -> None:
+    bad = Transition("open", "open", _fs(CREATE), _fs(R.WINDOW_CLERK), "发起", payload=OpenPayload,
+                     receipt_field="received_on")
+    with pytest.raises(ValueError, match="received_on"):
+        CaseKind(name="bad", label_zh="错", states={"open": "开"}, transitions={"open": bad})
+    with pytest.raises(ValueError, match="own parent"):
+        CaseKind(name="loop", label_zh="环", states={"open": "开"}, parent_kind="loop",
+                 transitions={"open": Transition("open", "open", _fs(CREATE), _fs(R.WINDOW_CLERK))})

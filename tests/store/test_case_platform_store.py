@@ -105,3 +105,20 @@ def test_deemed_acceptance_on_a_due_date_in_an_unpublished_year_says_it_was_prov
     assert event["effective_basis"].endswith("；届满日所在年度的节假日安排尚未发布，为暂定日期")
     stored = json.loads(s.query("SELECT data FROM cases WHERE id = ?", [cid])[0]["data"])
     assert stored == {"title": "跨年申请"}
+
+
+def test_verify_does_not_flag_a_closed_case_whose_dates_came_from_an_earlier_calendar(s: Store) -> None:
+    from server.store.calendars import publish_version
+
+    cid = create(s, TEST_PERMIT, title="测试")
+    p = clerk(s)
+    s.write(lambda db: cases.transition(db, cid, Draft("reject", {"reason": "材料不齐"}, p, AT + timedelta(hours=1),
+                                                       uuid7()), node_id="n", calendar=current_calendar(db)))
+    s.write(lambda db: publish_version(db, version="tianhe-2027-v1", source_notice="国办发明电", actor="admin",
+                                       role="district_admin", now=AT, entries=[
+                                           {"day": "2027-01-01", "work": False, "reason": "statutory", "name": "元旦"}]))
+    assert s.read(lambda db: current_calendar(db)).version == "tianhe-2027-v1"
+    assert s.read(lambda db: cases.rebuild_case(db, cid, current_calendar(db), AT)) == {}
+    s.write(lambda db: db.execute("UPDATE cases SET clocks = json_set(clocks, '$.decide.duration', 99) WHERE id = ?",
+                                  [cid]))
+    assert "clocks" in s.read(lambda db: cases.rebuild_case(db, cid, current_calendar(db), AT))  # facts still count

@@ -6,6 +6,7 @@ envelope of ``POST /sync/v1/outbox`` answer alike (issue 9, "Event id reuse"; co
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,3 +121,17 @@ def test_an_unmeasured_tablet_clock_is_not_believed(client: TestClient, auth: Lo
     row = store.query("SELECT node_time, effective_time, effective_basis FROM case_events WHERE case_id = ?"
                       " AND seq = 2", [cid])[0]
     assert row["effective_time"] == row["node_time"] and "不采用设备时间" in row["effective_basis"]
+
+
+def test_an_application_received_offline_starts_its_acceptance_period_when_it_was_received(
+        client: TestClient, auth: Logins, store: Store) -> None:
+    from tests.hall.helpers import form
+
+    tablet = enrol_device(client, auth, "community1", label="社区代办平板")
+    received = (now_china() - timedelta(days=2)).replace(microsecond=0)
+    env = tablet.envelope("service_application", form(), created_at_device=received.isoformat())
+    result = post_outbox(client, auth("community1"), tablet, [env], device_time=now_china()).json()["results"][0]
+    assert result["status"] == "created", result
+    row = store.query("SELECT clocks FROM cases WHERE id = ?", [result["record"]["case_id"]])[0]
+    started = datetime.fromisoformat(json.loads(row["clocks"])["acceptance"]["started_at"])
+    assert abs((started - received).total_seconds()) < 5  # 行政许可法 art. 32 counts from receipt, not upload

@@ -7,6 +7,9 @@ import { go } from '../router.js';
 import { getDevice } from '../device.js';
 
 const TILES = {
+  // Every staff role: its work list and the whole of its scope, each row opening the case screen.
+  work: [['#/work', '我的待办', '需要我办理的事项：受理、立案、派遣、核查、结案等，离线也可办理'],
+    ['#/work?mine=0', '全部事项', '管辖范围内未办结的事项，按状态、类型、超期筛选']],
   grid: [['#/tasks', '我的任务', '查看派给我的事件，处置或核查并拍照'], ['#/report', '上报事件', '选择类别、拍照、定位、描述，离线也可上报'],
     ['#/patrol', '巡查日志', '记录今日巡查路线与发现']],
   window: [['#/catalogue', '办事指南', '检索事项、查看材料清单，新建申请'], ['#/queue', '今日办件队列', '按办结时限排序，超期标红']],
@@ -17,6 +20,7 @@ const TILES = {
 export async function render(main) {
   const role = state.user ? state.user.role : '';
   const tiles = [
+    ...TILES.work,
     ...(role === 'grid_member' ? TILES.grid : []),
     ...(['window_clerk', 'community_worker', 'street_admin', 'street_handler'].includes(role) ? TILES.window : []),
     ...TILES.common,

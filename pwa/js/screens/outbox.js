@@ -23,7 +23,7 @@ function itemHTML(i) {
     ${i.lastError && i.state !== 'acked' ? html`<p class="error-list">${i.lastError}</p>` : ''}
     ${(i.state === 'rejected' || i.state === 'conflict') ? html`<p class="small">${FIX_HINTS[status] || '请根据提示修改后重新提交。'}</p>` : ''}
     ${i.errors && i.errors.length ? html`<ul class="error-list">${i.errors.map((e) => html`<li>${e.field ? `${e.field}：` : ''}${e.message}</li>`)}</ul>` : ''}
-    ${i.resolution ? html`<p class="small muted">已处理：${i.resolution === 'kept_server' ? '保留节点版本' : i.resolution === 'resubmitted' ? '已基于最新版本重新提交' : i.resolution}</p>` : ''}
+    ${i.resolution ? html`<p class="small muted">已处理：${i.resolution === 'kept_server' ? '保留节点版本' : i.resolution === 'resubmitted' ? '已基于最新版本重新提交' : i.resolution === 'reopened' ? '已打开事项按最新状态办理' : i.resolution}</p>` : ''}
     ${actionsHTML(i)}
   </li>`;
 }
@@ -31,6 +31,7 @@ function itemHTML(i) {
 function actionsHTML(i) {
   const buttons = [
     i.kind === 'service_application' ? html`<a class="btn" href="#/receipt/${i.id}">回执</a>` : '',
+    i.caseId ? html`<a class="btn" href="#/case/${encodeURIComponent(i.caseId)}">打开事项</a>` : '',
     i.state === 'conflict' && !i.resolution ? html`<button type="button" class="btn btn-primary" data-act="conflict">处理冲突</button>` : '',
     i.state === 'rejected' && !i.resolution ? html`<button type="button" class="btn" data-act="retry">修正后重试</button>
       <button type="button" class="btn" data-act="done">已知悉</button>` : '',
@@ -83,6 +84,22 @@ export async function render(main) {
 export async function resolveConflict(id) {
   const item = await getItem(id);
   const status = item.result ? item.result.status : '';
+  if (item.caseId) {
+    // An act on a case that moved meanwhile: never replayed blindly; the person looks at the case as
+    // it is now and acts again if still needed. The refused act stays here for the record.
+    const choice = await dialog({
+      title: '处理冲突',
+      body: html`<p>「${item.title}」：${item.lastError || ''}</p><p>${FIX_HINTS.case_changed}</p>`,
+      buttons: [{ label: '打开事项重新办理', value: 'open', cls: 'btn-primary' }, { label: '保留节点版本', value: 'kept_server' },
+        { label: '取消', value: null }],
+    });
+    if (choice === 'kept_server') await resolve(id, 'kept_server');
+    if (choice === 'open') {
+      await resolve(id, 'reopened');
+      window.location.hash = `#/case/${encodeURIComponent(item.caseId)}`;
+    }
+    return;
+  }
   const canRebase = status === 'stale_version' && item.currentHead;
   const choice = await dialog({
     title: '处理冲突',

@@ -30,7 +30,7 @@ export async function render(main, _params, query) {
       <caption class="visually-hidden">办件队列，按办理期限排序</caption>
       <thead><tr><th scope="col">办件编号</th><th scope="col">事项</th><th scope="col">申请人</th><th scope="col">状态</th><th scope="col">办理期限</th><th scope="col">剩余</th></tr></thead>
       <tbody>${items.map((i) => html`<tr class="${i.overdue ? 'overdue' : i.due_soon ? 'due-soon-row' : ''}">
-        <td>${i.number}</td><td>${i.item_name}</td><td>${i.applicant}</td><td>${i.state_label}</td>
+        <td><a href="#/case/${encodeURIComponent(i.id)}">${i.number}</a></td><td>${i.item_name}</td><td>${i.applicant}</td><td>${i.state_label}</td>
         <td>${i.due_at ? fmtDate(i.due_at) : '—'}</td>
         <td><span class="${i.overdue ? 'due-over' : i.due_soon ? 'due-soon' : 'due-ok'}">${left(i)}</span></td></tr>`)}</tbody>
     </table>` : html`<p class="muted">暂无待办办件。</p>`}
