@@ -102,6 +102,13 @@ class HallSettingsRequest(Input):
     rectification_wd: int = Field(ge=1, le=60, title="差评整改时限（工作日）")
 
 
+class HallSettings(Input):
+    """The services hall's node settings (the kind's ``settings_model``; stored in ``kind_settings``)."""
+
+    # 15 working days: Sichuan and Zhejiang practice (domain.md §3.4), as evaluation.DEFAULT_RECTIFICATION_WD
+    rectification_wd: int = Field(15, ge=1, le=60, title="差评整改时限（工作日）")
+
+
 # --- transition payloads (the engine validates them in ``decide``; the PWA renders forms from them) ---------
 
 

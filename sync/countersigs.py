@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from server.domain.canonical import canonical_json
 from server.domain.crypto import b64url_decode, verify_signature
+from server.store.repos_sqlite import repos_for
 from sync.pairing import HubPin, StreetSide
 
 __all__ = ["check_countersigned", "store_countersig", "verify_countersig"]
@@ -46,12 +47,13 @@ def store_countersig(db: Database, side: StreetSide, sig: dict[str, Any], now: d
 def check_countersigned(db: Database) -> list[dict[str, Any]]:
     """Counter-signed heads the chain no longer matches (empty = the chain is what the hub saw)."""
     bad = []
+    chain = repos_for(db).audit
     for seq, expected, at in db.execute(
         "SELECT audit_seq, audit_hash, received_at FROM sync_countersigs ORDER BY audit_seq").fetchall():
         if seq == 0:
             continue
-        row = db.execute("SELECT hash FROM audit_log WHERE seq = ?", [seq]).fetchone()
-        if row is None or row[0] != expected:
-            bad.append({"audit_seq": seq, "countersigned_hash": expected, "current_hash": row[0] if row else None,
+        current = chain.hash_at(seq)
+        if current != expected:
+            bad.append({"audit_seq": seq, "countersigned_hash": expected, "current_hash": current,
                         "countersigned_at": at})
     return bad

@@ -7,6 +7,8 @@ one whose seq now names another record (a street restored from backup) is a ``se
 with both kept; rows outside the node's street, or of a hub-owned type, are kept as evidence and
 recorded as conflicts, never applied; a record id another node already sent is an ``id_collision``.
 The hub's checkpoint and the node's acked seq are written in the same transaction as the rows.
+Rows, records, batches and conflicts are kept through the ``HubRecords`` repository (the storage seam
+a PostgreSQL-backed city hub replaces, DESIGN.md §10), not by SQL here.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from sqlite_utils import Database
 from schemas.sync_leg_b import PullRequest, UpBatch, UpRow
 from server.domain.canonical import canonical_json, sha256_hex
 from server.domain.roles import path_within
+from server.store.repos import HubRecord, HubRecords, HubRow
+from server.store.repos_sqlite import repos_for
 from server.store.seed import get_meta
 from sync import checkpoints
 from sync.hub import HubError, HubSide, _node
 from sync.hub_publish import stream_high
-from sync.packages import hub_owned_entities, record_conflict
+from sync.packages import hub_owned_entities
 
 __all__ = ["pull_packages", "receive_batch"]
 
@@ -48,67 +52,59 @@ def receive_batch(db: Database, hub: HubSide, batch: UpBatch, via: str, now: dat
     node = _node(db, batch.node_id)
     rows = _check_shape(batch)
     node_id, at = batch.node_id, now.isoformat()
-    existing = {
-        int(seq): (sha, entity, eid)
-        for seq, sha, entity, eid in db.execute(
-            "SELECT node_seq, row_sha256, entity, entity_id FROM hub_rows WHERE node_id = ? AND node_seq > ?"
-            " AND node_seq <= ?", [node_id, batch.after_seq, batch.to_seq]).fetchall()
-    }
+    repo = repos_for(db).hub
+    existing = repo.rows_between(node_id, batch.after_seq, batch.to_seq)
     others = [r[0] for r in db.execute("SELECT path FROM org_units WHERE kind = 'street_office' AND path != ?",
                                        [node["org_path"]]).fetchall()]
     owned = hub_owned_entities()
     scope: dict[str, bool] = {}
     counts = {"created": 0, "duplicate": 0, "updated": 0, "conflict": 0, "refused": 0}
-    new_rows: list[list[Any]] = []
-    to_apply: dict[tuple[str, str], list[Any]] = {}
+    new_rows: list[HubRow] = []
+    to_apply: dict[tuple[str, str], HubRecord] = {}
     for r in rows:
         data = json.dumps(r.data, ensure_ascii=False, separators=(",", ":")) if r.data is not None else None
         sealed = json.dumps(r.sealed, separators=(",", ":")) if r.sealed else None
         prev = existing.get(r.seq)
         if prev is None:
-            new_rows.append([node_id, r.seq, batch.epoch, batch.batch_id, r.entity, r.id, r.op, r.kind, r.org_path,
-                             r.at, data, sealed, r.sha256, at])
+            new_rows.append(HubRow(node_id, r.seq, batch.epoch, batch.batch_id, r.entity, r.id, r.op, r.kind,
+                                   r.org_path, r.at, data, sealed, r.sha256, at))
             counts["created"] += 1
         elif prev[0] == r.sha256:
             counts["duplicate"] += 1
             continue
         elif (prev[1], prev[2]) != (r.entity, r.id):
-            record_conflict(db, "seq_reused", node_id, r.entity, r.id, r.seq,
-                            {"stored": {"entity": prev[1], "id": prev[2], "sha256": prev[0]},
-                             "received": r.model_dump(), "epoch": batch.epoch}, now,
-                            conflict_id=_stable_id("seq_reused", node_id, r.seq, r.sha256))
+            repo.add_conflict("seq_reused", node_id, r.entity, r.id, r.seq,
+                              {"stored": {"entity": prev[1], "id": prev[2], "sha256": prev[0]},
+                               "received": r.model_dump(), "epoch": batch.epoch}, now,
+                              _stable_id("seq_reused", node_id, r.seq, r.sha256))
             counts["conflict"] += 1
         else:
             counts["updated"] += 1  # the same record resent with newer content
         if r.kind == "echo":
             continue
         if r.entity in owned:
-            record_conflict(db, "hub_owned", node_id, r.entity, r.id, r.seq,
-                            {"message": "街道节点不能自行修改区级发布的数据", "row": r.model_dump()}, now,
-                            conflict_id=_stable_id("hub_owned", node_id, r.seq))
+            repo.add_conflict("hub_owned", node_id, r.entity, r.id, r.seq,
+                              {"message": "街道节点不能自行修改区级发布的数据", "row": r.model_dump()}, now,
+                              _stable_id("hub_owned", node_id, r.seq))
             counts["refused"] += 1
             continue
         foreign = scope.get(r.org_path)
         if foreign is None:  # rows of a batch share a few org paths: decide each once
             foreign = scope[r.org_path] = bool(r.org_path) and any(path_within(r.org_path, p) for p in others)
         if foreign:
-            record_conflict(db, "out_of_scope", node_id, r.entity, r.id, r.seq,
-                            {"message": "记录属于其他街道", "org_path": r.org_path}, now,
-                            conflict_id=_stable_id("out_of_scope", node_id, r.seq))
+            repo.add_conflict("out_of_scope", node_id, r.entity, r.id, r.seq,
+                              {"message": "记录属于其他街道", "org_path": r.org_path}, now,
+                              _stable_id("out_of_scope", node_id, r.seq))
             counts["refused"] += 1
             continue
-        to_apply[(r.entity, r.id)] = [r.entity, r.id, node_id, r.op, r.org_path, data, sealed, r.seq, at]
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO hub_rows (node_id, node_seq, epoch, batch_id, entity, entity_id, op, kind, org_path,"
-        " at, data, sealed, row_sha256, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
-    _apply_records(db, node_id, to_apply, counts, now)
+        to_apply[(r.entity, r.id)] = HubRecord(r.entity, r.id, node_id, r.op, r.org_path, data, sealed, r.seq, at)
+    repo.add_rows(new_rows)
+    _apply_records(repo, node_id, to_apply, counts, now)
     acked = int(node["acked_through_seq"])
     if batch.after_seq <= acked:  # contiguous: never acknowledge past a hole
         acked = max(acked, batch.to_seq)
-    db.execute("INSERT OR IGNORE INTO hub_batches (batch_id, node_id, session_id, after_seq, to_seq, rows,"
-               " received_at, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               [batch.batch_id, node_id, batch.session_id, batch.after_seq, batch.to_seq, len(rows), at, via])
-    db.execute("UPDATE hub_nodes SET acked_through_seq = ?, last_seen_at = ? WHERE node_id = ?", [acked, at, node_id])
+    repo.add_batch(batch.batch_id, node_id, batch.session_id, batch.after_seq, batch.to_seq, len(rows), at, via)
+    repo.set_acked(node_id, acked, at)
     rep_id = checkpoints.replication_id("up", node_id, hub.hub_id, node["key_id"])
     checkpoints.save(db, rep_id, batch.session_id, acked, peer_epoch=batch.epoch, written=counts["created"],
                      failures=counts["refused"] + counts["conflict"])
@@ -116,32 +112,20 @@ def receive_batch(db: Database, hub: HubSide, batch: UpBatch, via: str, now: dat
             "batch_id": batch.batch_id, "acked_through_seq": acked, "counts": counts, "server_time": at}
 
 
-def _apply_records(db: Database, node_id: str, to_apply: dict[tuple[str, str], list[Any]],
+def _apply_records(repo: HubRecords, node_id: str, to_apply: dict[tuple[str, str], HubRecord],
                    counts: dict[str, int], now: datetime) -> None:
     """Upsert the hub's current copy of each record; a later node_seq wins (counters, never clocks)."""
     by_entity: dict[str, list[str]] = {}
     for entity, eid in to_apply:
         by_entity.setdefault(entity, []).append(eid)
     for entity, ids in by_entity.items():
-        for start in range(0, len(ids), 500):  # entity = ? AND id IN (…): the primary key's index, not a scan
-            chunk = ids[start:start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            for eid, owner in db.execute(
-                f"SELECT entity_id, node_id FROM hub_records WHERE entity = ? AND entity_id IN ({marks})"
-                " AND node_id != ?", [entity, *chunk, node_id]).fetchall():
-                row = to_apply.pop((entity, eid))
-                record_conflict(db, "id_collision", node_id, entity, eid, row[7],
-                                {"message": "另一街道节点已提交同一标识的记录", "owner": owner}, now,
-                                conflict_id=_stable_id("id_collision", node_id, entity, eid))
-                counts["conflict"] += 1
-    db.conn.executemany(
-        "INSERT INTO hub_records (entity, entity_id, node_id, op, org_path, data, sealed, node_seq, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(entity, entity_id) DO UPDATE SET op = excluded.op,"
-        " org_path = excluded.org_path, data = excluded.data, sealed = excluded.sealed,"
-        " node_seq = excluded.node_seq, updated_at = excluded.updated_at"
-        " WHERE excluded.node_seq >= hub_records.node_seq AND hub_records.node_id = excluded.node_id",
-        list(to_apply.values()),
-    )
+        for eid, owner in repo.owners_elsewhere(entity, ids, node_id).items():
+            rec = to_apply.pop((entity, eid))
+            repo.add_conflict("id_collision", node_id, entity, eid, rec.node_seq,
+                              {"message": "另一街道节点已提交同一标识的记录", "owner": owner}, now,
+                              _stable_id("id_collision", node_id, entity, eid))
+            counts["conflict"] += 1
+    repo.upsert(list(to_apply.values()))
 
 
 def pull_packages(db: Database, hub: HubSide, req: PullRequest) -> dict[str, Any]:

@@ -13,7 +13,8 @@ batch, and every rejected item is kept in ``quarantine``, never dropped):
    ``supersedes`` → ``stale_version``; missing blobs → ``awaiting_blobs`` (kept, completed when the
    last blob arrives); then the kind's intake handler in the same transaction. A handler's
    ``invalid``/``forbidden`` rolls the item back to its savepoint: only the quarantine row remains.
-3. Accepted items get a receipt signed with the node key over their ``change_log`` seq.
+3. Accepted items get a receipt signed with the node key over their ``change_log`` seq, and exactly
+   one audit entry: the handler's own entries are held back (``audit.Held``) and folded into it.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from server.domain.crypto import DataKey, SigningKey
 from server.domain.ids import uuid7
 from server.domain.roles import Principal, can_see, path_within
 from server.errors import field_errors_from_pydantic
-from server.store import audit, changes, intake, users
+from server.store import intake, users
 from server.store.calendars import current_calendar
+from server.store.repos import Repositories
+from server.store.repos_sqlite import repos_for
 from sync import devices
 from sync.blobs import ALLOWED_MIME, BlobStore
 from sync.envelopes import EnvelopeError, make_receipt, verify_envelope
@@ -124,6 +127,7 @@ class _Batch:
     device: devices.Device
     principal: Principal
     now: datetime
+    repos: Repositories  # the audit chain and change log, through the storage seam (DESIGN.md §10)
     clock_offset_ms: int | None = None  # this sync's measurement of the device clock (node minus device)
     clock_suspect: bool | None = None
 
@@ -154,11 +158,11 @@ def _quarantine(db: Database, b: _Batch, c: Checked, *, status: str, reason: str
          original_body_enc, b.principal.user_id, env.org_path if env else "", b.now.isoformat()],
     )
     if cur.rowcount:  # the same rejected item sent again is kept (and audited) once
-        audit.append(db, actor=b.principal.user_id, role=b.principal.role.value, action="sync.quarantine",
-                     object_type="quarantine", object_id=qid, org_path=env.org_path if env else "",
-                     device_id=b.device.id, after={"submission_id": c.submission_id, "reason": reason},
-                     detail={"status": status, "reason": reason, "submission_id": c.submission_id})
-        changes.record(db, "quarantine", qid, env.org_path if env else "")
+        b.repos.audit.append(actor=b.principal.user_id, role=b.principal.role.value, action="sync.quarantine",
+                             object_type="quarantine", object_id=qid, org_path=env.org_path if env else "",
+                             device_id=b.device.id, after={"submission_id": c.submission_id, "reason": reason},
+                             detail={"status": status, "reason": reason, "submission_id": c.submission_id})
+        b.repos.changes.record("quarantine", qid, env.org_path if env else "")
 
 
 def _result(submission_id: str, status: str, *, receipt: Any = None, errors: list[dict[str, Any]] | None = None,
@@ -253,6 +257,7 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
     handler = intake.handler_for(env.kind)
     db.execute("SAVEPOINT outbox_handler")
     record: dict[str, Any]
+    effects: list[dict[str, Any]] = []
     if handler is None:
         status, errors, record = "invalid", [{"field": "kind", "message": f"未知的提交类型：{env.kind}"}], {}
     else:
@@ -264,8 +269,10 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
                       "max_attachment_bytes": b.svc.max_attachment_bytes, "envelope": c.raw, "submission_id": sid,
                       "attachments": [a.model_dump() for a in env.attachments]},
         )
+        held = b.repos.audit.hold()  # the handler's own entries become part of the envelope's one entry
         try:
-            outcome = handler(db, dict(c.raw["payload"]), ictx)
+            with held as kept:
+                outcome = handler(db, dict(c.raw["payload"]), ictx)
         except sqlite3.OperationalError:
             raise  # disk or lock trouble: fail the whole write, the tablet retries the batch
         except Exception as exc:  # a handler bug must not block every later item of the device
@@ -276,12 +283,14 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
             errors = [{"field": "payload", "message": f"节点处理该提交时出错，已隔离待核查（{type(exc).__name__}）"}]
         else:
             status, errors, record = outcome.status, list(outcome.errors), dict(outcome.record)
+            effects = kept.entries
     if status == "awaiting_blobs":  # the handler found a blob named in the payload missing
         db.execute("ROLLBACK TO SAVEPOINT outbox_handler")
         db.execute("RELEASE SAVEPOINT outbox_handler")
         for sha in record.get("missing_blobs", []):
-            db.execute("INSERT OR IGNORE INTO submission_attachments (submission_id, name, sha256, size, mime)"
-                       " VALUES (?, ?, ?, 0, 'application/octet-stream')", [sid, f"payload:{sha}", sha])
+            db.execute("INSERT INTO submission_attachments (submission_id, name, sha256, size, mime)"
+                       " VALUES (?, ?, ?, 0, 'application/octet-stream') ON CONFLICT DO NOTHING",
+                       [sid, f"payload:{sha}", sha])
         db.execute("UPDATE submissions SET status = 'awaiting_blobs' WHERE id = ?", [sid])
         return _result(sid, "awaiting_blobs", errors=errors)
     if status not in ("created", "stale_version"):
@@ -292,14 +301,15 @@ def _complete(db: Database, b: _Batch, c: Checked, *, received_at: datetime) -> 
         _quarantine(db, b, c, status=bad, reason="handler_" + bad if handler else "unknown_kind", errors=errors)
         return _result(sid, bad, errors=errors)
     db.execute("RELEASE SAVEPOINT outbox_handler")
-    return _accept(db, b, c, status, errors, record, received_at)
+    return _accept(db, b, c, status, errors, record, received_at, effects)
 
 
 def _accept(db: Database, b: _Batch, c: Checked, status: str, errors: list[dict[str, Any]],
-            record: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+            record: dict[str, Any], received_at: datetime, effects: list[dict[str, Any]] | None = None,
+            ) -> dict[str, Any]:
     env = c.envelope
     assert env is not None
-    node_seq = changes.record(db, "submission", env.submission_id, env.org_path)
+    node_seq = b.repos.changes.record("submission", env.submission_id, env.org_path)
     receipt = make_receipt(submission_id=env.submission_id, node_id=b.svc.node_id, node_seq=node_seq,
                            received_at=received_at, payload_sha256=env.payload_sha256, key=b.svc.node_key)
     kept = {**record, "_errors": errors} if errors else record
@@ -308,10 +318,15 @@ def _accept(db: Database, b: _Batch, c: Checked, status: str, errors: list[dict[
         [status, node_seq, json.dumps(receipt, ensure_ascii=False), _enc(b.svc, kept, f"record:{env.submission_id}"),
          b.now.isoformat(), env.submission_id],
     )
-    audit.append(db, actor=b.principal.user_id, role=b.principal.role.value, action=f"sync.{status}",
-                 object_type="submission", object_id=env.submission_id, org_path=env.org_path, device_id=b.device.id,
-                 after={"payload_sha256": env.payload_sha256, "node_seq": node_seq},
-                 detail={"kind": env.kind, "device_seq": env.device_seq, "node_seq": node_seq})
+    # One submission, one audit entry: the envelope (what was signed, its seq and receipt seq) and its
+    # effect (the intake handler's entry, e.g. ``case.accept``, the same as the REST route writes).
+    b.repos.audit.append_envelope(
+        list(effects or []),
+        {"submission_id": env.submission_id, "kind": env.kind, "status": status, "device_seq": env.device_seq,
+         "node_seq": node_seq, "payload_sha256": env.payload_sha256},
+        actor=b.principal.user_id, role=b.principal.role.value, object_id=env.submission_id, org_path=env.org_path,
+        device_id=b.device.id, after={"payload_sha256": env.payload_sha256, "node_seq": node_seq},
+    )
     return _result(env.submission_id, status, receipt=receipt, errors=errors, record=record)
 
 
@@ -352,7 +367,7 @@ def store_batch(
     ``clock_suspect`` None: this sync measured nothing about the device's clock (no header, no
     envelope from the future), so the device keeps its previous flag.
     """
-    b = _Batch(svc, device, principal, now, clock_offset_ms, clock_suspect)
+    b = _Batch(svc, device, principal, now, repos_for(db), clock_offset_ms, clock_suspect)
     results = []
     for c in items:
         db.execute("SAVEPOINT outbox_item")
@@ -363,7 +378,7 @@ def store_batch(
     devices.note_clock(db, device, offset_ms=clock_offset_ms, suspect=clock_suspect, user_id=principal.user_id,
                        now=now)
     seqs = [r["receipt"]["node_seq"] for r in results if r.get("receipt")]
-    return results, max(seqs) if seqs else changes.high_seq(db)
+    return results, max(seqs) if seqs else b.repos.changes.high_seq()
 
 
 def complete_awaiting(db: Database, svc: OutboxServices, sha256: str, now: datetime) -> list[dict[str, Any]]:
@@ -381,7 +396,7 @@ def complete_awaiting(db: Database, svc: OutboxServices, sha256: str, now: datet
         raw = json.loads(svc.data_key.decrypt_field(row["envelope_enc"], f"submission:{row['id']}"))
         c = Checked(raw=raw, submission_id=row["id"], envelope=SubmissionEnvelope.model_validate(raw),
                     device_seq=int(row["device_seq"]))
-        b = _Batch(svc, device, user.principal(device.id), now)
+        b = _Batch(svc, device, user.principal(device.id), now, repos_for(db))
         db.execute("SAVEPOINT outbox_item")
         out.append(_try_complete(db, b, c, row))
         db.execute("RELEASE SAVEPOINT outbox_item")

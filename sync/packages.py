@@ -26,7 +26,6 @@ Exceptions::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +45,7 @@ from server.domain.crypto import (
     verify_signature,
 )
 from server.domain.ids import uuid7
+from server.store.repos_sqlite import repos_for
 from sync.errors import SyncError
 
 __all__ = [
@@ -222,12 +222,7 @@ def record_conflict(db: Database, kind: str, node_id: str | None, entity: str | 
                     node_seq: int | None, detail: dict[str, Any], now: datetime, conflict_id: str | None = None) -> str:
     """A conflict record: what could not be applied silently. A stable ``conflict_id`` makes it idempotent."""
     cid = conflict_id or uuid7()
-    db.execute(
-        "INSERT OR IGNORE INTO sync_conflicts (id, kind, node_id, entity, entity_id, node_seq, detail, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [cid, kind, node_id, entity, entity_id, node_seq, json.dumps(detail, ensure_ascii=False, default=str),
-         now.isoformat()],
-    )
+    repos_for(db).hub.add_conflict(kind, node_id, entity, entity_id, node_seq, detail, now, cid)
     return cid
 
 

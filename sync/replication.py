@@ -35,6 +35,7 @@ from server.config import Settings
 from server.domain.ids import now_china, uuid7
 from server.store import audit, changes
 from server.store.db import Store
+from server.store.repos_sqlite import repos_for
 from server.store.seed import set_meta
 from sync import checkpoints, down_apply, up_batches
 from sync.countersigs import store_countersig
@@ -183,8 +184,7 @@ class Replicator:
             if reply.acked_through_seq > changes.high_seq(db):
                 # This node was restored from a backup older than what the hub holds: new rows must never
                 # reuse a seq the hub already acknowledged for other content.
-                db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'change_log' AND seq < ?",
-                           [reply.acked_through_seq, reply.acked_through_seq])
+                repos_for(db).changes.raise_floor(reply.acked_through_seq)
             local = checkpoints.load(db, self.rep_id)
             if local is None:
                 _mark_baseline(db)

@@ -1,7 +1,13 @@
-"""A test-only case kind that exercises every engine feature (real kinds arrive with features)."""
+"""Test-only case kinds: ``test_permit`` exercises every engine feature; ``test_request`` is a complete
+new kind added the way real ones are (declaration, payload models, views, settings, intake, one Feature)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import Field
+
+from schemas.common import Input
 from server.domain.clocks import ClockSpec, ClockUnit
 from server.domain.engine import (
     CREATE,
@@ -16,6 +22,9 @@ from server.domain.engine import (
 )
 from server.domain.kinds import register
 from server.domain.roles import Role
+from server.domain.views import KindViews, ViewColumn
+from server.features import Feature, install
+from server.store.intake import CaseIntake, IntakeContext, case_intake
 
 R = Role
 
@@ -76,3 +85,82 @@ TEST_PERMIT = register(
         timers=(Timer("deem", _fs("submitted"), "decide"),),
     )
 )
+
+
+# --- a complete new kind, the way the next kinds are added ----------------------------------------
+# 居民诉求 (a resident's request, simplified): everything it needs is below — the declaration with its
+# views, its payload models, its settings model and its intake — and one ``Feature`` line. It has no
+# web or store code of its own: the work list, case screen, events route, outbox and timers are the
+# generic ones (tests/web/test_new_kind.py drives it end to end).
+
+REQUEST = "test_request"
+
+
+class RequestForm(Input):
+    """What the window (or a community worker's tablet) records."""
+
+    subject: str = Field(min_length=1, max_length=100, description="诉求事项")
+    detail: str = Field(min_length=1, max_length=2000, description="具体内容")
+    place: str | None = Field(None, max_length=200, description="地点")
+    on_hold: bool | None = Field(None, description="居民同意暂缓（不自动督办）")
+
+
+class AssignPayload(Input):
+    unit: str = Field(min_length=1, max_length=100, description="承办单位")
+    instruction: str | None = Field(None, max_length=500, description="办理要求")
+
+
+class AnswerPayload(Input):
+    answer: str = Field(min_length=1, max_length=2000, description="答复内容")
+
+
+class RequestSettings(Input):
+    answer_wd: int = Field(10, ge=1, le=60, description="答复时限（工作日）")
+
+
+def _not_on_hold(view: CaseView, draft: Draft) -> str | None:
+    return "居民已同意暂缓，不自动督办" if view.data.get("on_hold") else None
+
+
+TEST_REQUEST = CaseKind(
+    name=REQUEST,
+    label_zh="居民诉求",
+    states={"received": "已登记", "assigned": "已分派", "escalated": "超期督办", "answered": "已答复",
+            "closed": "已办结"},
+    clocks={"answer": ClockSpec("answer", ClockUnit.WORKING_DAY, 10, "答复时限", "测试依据")},
+    transitions={t.name: t for t in (
+        Transition("register", "received", _fs(CREATE), _fs(R.WINDOW_CLERK, R.COMMUNITY_WORKER), "登记",
+                   required=("subject",), payload=RequestForm,
+                   clocks=(ClockEffect("answer", "start"),)),
+        Transition("assign", "assigned", _fs("received"), _fs(R.STREET_ADMIN), "分派",
+                   required=("unit",), payload=AssignPayload),
+        Transition("escalate", "escalated", _fs("assigned"), _fs(SYSTEM_ROLE), "超期督办", guards=(_not_on_hold,)),
+        Transition("answer", "answered", _fs("assigned", "escalated"), _fs(R.STREET_HANDLER), "答复",
+                   required=("answer",), payload=AnswerPayload,
+                   clocks=(ClockEffect("answer", "stop"),)),
+        Transition("close", "closed", _fs("answered"), _fs(R.STREET_ADMIN), "办结"),
+    )},
+    terminal=_fs("closed"),
+    timers=(Timer("escalate", _fs("assigned"), "answer"),),
+    number_prefix="SQ",
+    views=KindViews(
+        columns=(ViewColumn("subject", "诉求事项", "data.subject"), ViewColumn("unit", "承办单位", "data.unit"),
+                 ViewColumn("received_at", "登记时间", "created_at")),
+        resident_fields=("subject", "answer"),
+        default_clock="answer",
+    ),
+    settings_model=RequestSettings,
+)
+
+
+def _build(db: Any, form: RequestForm, ctx: IntakeContext) -> CaseIntake:
+    from server.store import settings
+
+    days = settings.load(db, TEST_REQUEST, RequestSettings).answer_wd
+    payload = {**form.model_dump(exclude_none=True), "_clocks": {"answer": {"duration": days}}}
+    return CaseIntake(payload)
+
+
+REQUEST_FEATURE = Feature("test_request", kinds=(TEST_REQUEST,),
+                          intake={REQUEST: case_intake(TEST_REQUEST, RequestForm, _build)})
+install([REQUEST_FEATURE])

@@ -92,7 +92,8 @@ export async function actionForm(root, c, action, done) {
     ${action.legal_basis ? html`<p class="small muted">依据：${action.legal_basis}</p>` : ''}
     ${onBehalfOf(c, action) ? html`<p class="small">代处置单位 ${c.data.unit_name || c.data.unit_code} 登记</p>` : ''}
     ${units.length ? html`<label for="unit-pick">选择处置单位<span class="star" aria-hidden="true"> *</span></label>
-      <select id="unit-pick"><option value="">请选择</option>${units.map(([code, name]) => html`<option value="${code}">${name}</option>`)}</select>` : ''}
+      <select id="unit-pick" aria-describedby="unit-pick-err"><option value="">请选择</option>${units.map(([code, name]) => html`<option value="${code}">${name}</option>`)}</select>
+      <div class="field-error" id="unit-pick-err"></div>` : ''}
     ${raw(String(fieldsHTML(schema, schema, {}, { skip: [...photoKeys, ...geoKeys, ...(units.length ? ['unit_code'] : [])] })))}
     ${photoKeys.map((k) => photoField(k, resolve(schema, props[k]), required.has(k) || (resolve(schema, props[k]).minItems || 0) > 0))}
     ${geoKeys.map((k) => geoField(k, resolve(schema, props[k]), required.has(k)))}
@@ -101,6 +102,14 @@ export async function actionForm(root, c, action, done) {
       <button type="button" class="btn" id="act-cancel">取消</button></div></form>`);
   const form = $('#act-form', root);
   form.addEventListener('input', () => setDirty(formKey, true));
+  form.addEventListener('change', (ev) => {
+    // An answered field loses its old error at once, not only at the next submit.
+    const field = ev.target.closest('[data-path]');
+    if (!field) return;
+    field.removeAttribute('aria-invalid');
+    const box = root.querySelector(`#${field.id}-err`);
+    if (box) box.textContent = '';
+  });
   $('#act-cancel', root).addEventListener('click', () => { setDirty(formKey, false); mount(root, ''); });
   for (const key of photoKeys) {
     $(`#ph-in-${key}`, root).addEventListener('change', async (ev) => {
@@ -150,6 +159,7 @@ export async function actionForm(root, c, action, done) {
       const e = errors.find((x) => x.path === key);
       box.textContent = e ? (photoKeys.includes(key) ? '请至少拍摄一张照片' : '请获取 GPS 定位或填写地点') : '';
     }
+    if (units.length) $('#unit-pick-err', root).textContent = errors.some((e) => e.path === 'unit_code') ? '请选择处置单位' : '';
     mount($('#act-errors', root), html`${errors.length ? html`<div>请按提示补全后再提交（${errors.length} 项）</div>` : ''}`);
     if (errors.length) return;
     const item = await queueAct(c, action, payload, attachments);

@@ -126,7 +126,7 @@ export async function finalize(spec) {
     box, blobs: spec.attachments || [], createdAt: now.toISOString(), updatedAt: now.toISOString(), attempts: 0,
     errors: [], lastError: null, signed: false, formKey: spec.formKey || null, parentId: spec.parentId || null,
     // An act on a case: the case screen shows it as 待上传 until the node has it (ids only, no content).
-    caseId: spec.caseId || null,
+    caseId: spec.caseId || null, transitionLabel: spec.transitionLabel || null,
   };
   await db.tx(['outbox', 'kv'], 'readwrite', async (s) => {
     s.outbox.put(item);

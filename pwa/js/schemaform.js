@@ -47,7 +47,8 @@ export const FIELD_LABELS = {
   opinion: '承办意见', outcome: '办理结果', method: '领取方式', days: '延长工作日数', slot: '预约时段', verified: '已核验原件',
   procedure: '特别程序类别', notice: '告知申请人内容', description: '问题描述', place: '地点',
   location: '地点', source: '来源', emergency: '紧急', check_location: '核查位置', verify_location: '核实位置',
-  feedback_location: '处置位置', materials: '申请材料',
+  feedback_location: '处置位置', materials: '申请材料', verify_photos: '核实照片', after_photos: '处置后照片',
+  check_photos: '核查照片', photos: '照片',
 };
 
 export const ENUM_LABELS = {

@@ -32,6 +32,7 @@ from server.domain.event_time import EventTime as EventTime
 from server.domain.event_time import EventTimeRule, default_event_time, settle_event_time
 from server.domain.refusals import Refusal, RuleViolation, check_payload, refusal
 from server.domain.roles import Principal, can_see
+from server.domain.views import KindViews, check_views
 
 __all__ = [
     "CLOCK_OVERRIDES", "CREATE", "NODE_TIME_BASIS", "PARENT", "SAME_STATE", "SYSTEM_ROLE", "CaseKind", "CaseView",
@@ -166,8 +167,11 @@ class CaseKind:
     rules_version: int = 1  # raise when a reducer or rule changes meaning; old events keep theirs
     parent_kind: str | None = None  # a child kind: each case is created under a case of this kind
     event_time: EventTimeRule | None = None  # None: ``default_event_time``
+    views: KindViews = field(default_factory=KindViews)  # list columns, resident fields, current clock
+    settings_model: type[BaseModel] | None = None  # pydantic model of the kind's settings (store.settings)
 
     def __post_init__(self) -> None:
+        check_views(self.name, self.states, self.clocks, self.views)
         for t in self.transitions.values():
             unknown = (t.from_states - {CREATE} | {t.to_state} - {SAME_STATE}) - set(self.states)
             if unknown:

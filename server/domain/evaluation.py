@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from server.domain.clocks import ClockSpec, ClockUnit
 from server.domain.engine import CREATE, SYSTEM_ROLE, CaseKind, CaseView, ClockEffect, Event, Transition
-from server.domain.kinds import register
 from server.domain.roles import Role
 
 INDICATOR_VERSION = "GB/T 39734-2020 附录B（全国模板）"
@@ -91,7 +90,7 @@ def _closer_is_not_the_one_who_fixed(view: CaseView, event: Event) -> str | None
 _FIXERS = frozenset({Role.WINDOW_CLERK, Role.STREET_HANDLER, Role.STREET_ADMIN, Role.DISTRICT_APPROVER})
 _CHECKERS = frozenset({Role.SUPERVISOR, Role.STREET_ADMIN, Role.DISTRICT_ADMIN})
 
-RECTIFICATION = register(
+RECTIFICATION = (
     CaseKind(
         name="rating_rectification",
         label_zh="差评整改",

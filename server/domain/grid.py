@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from schemas.grid import IMAGE_MIMES, PREVENTIVE_PAYLOADS, TRANSITION_PAYLOADS
+from schemas.grid import IMAGE_MIMES, PREVENTIVE_PAYLOADS, TRANSITION_PAYLOADS, GridSettings
 from server.domain.clocks import ClockSpec, ClockUnit
 from server.domain.engine import (
     CREATE,
@@ -42,9 +42,9 @@ from server.domain.engine import (
     Transition,
 )
 from server.domain.grid_geo import distance_m, distance_to_polygon_m, point_in_polygon
-from server.domain.grid_rules import MERGEABLE_STATES, Report, duplicate_problem
-from server.domain.kinds import register
+from server.domain.grid_rules import MERGEABLE_STATES, NOT_A_TASK, Report, duplicate_problem, offered_to
 from server.domain.roles import Role
+from server.domain.views import KindViews, ViewColumn
 
 KIND = "grid_incident"
 PREVENTIVE_KIND = "grid_preventive"
@@ -244,7 +244,7 @@ def _t(name: str, to: str, frm: frozenset[str], roles: frozenset[str], label: st
 HANDLE = ClockEffect("handle", "start")
 _HANDLING = (_handler_fits_target,)
 
-GRID_INCIDENT = register(CaseKind(
+GRID_INCIDENT = (CaseKind(
     name=KIND,
     label_zh="网格事件",
     states=STATES,
@@ -253,6 +253,19 @@ GRID_INCIDENT = register(CaseKind(
     number_prefix="WG",
     timers=(Timer("expire_on_account", _fs("on_account"), "on_account"),),
     invariants=(_handler_never_closes, _checker_is_not_handler, _close_needs_check_and_sign_off),
+    views=KindViews(
+        columns=(ViewColumn("category", "类别", "data.category.name"),
+                 ViewColumn("description", "描述", "data.description"),
+                 ViewColumn("grid_code", "网格", "data.grid_code"),
+                 ViewColumn("emergency", "紧急", "data.emergency"),
+                 ViewColumn("reported_at", "上报时间", "created_at")),
+        resident_fields=("category_code", "description"),
+        current_clock={"on_account": "on_account"},
+        default_clock="handle",
+        hidden_actions=NOT_A_TASK,
+        action_filter=offered_to,
+    ),
+    settings_model=GridSettings,
     transitions={t.name: t for t in (
         _t("report", "reported", _fs(CREATE), _fs(R.GRID_MEMBER), "上报", guards=(_report_valid,)),
         _t("accept", "verifying", _fs("reported"), _fs(R.WINDOW_CLERK), "受理（派网格员核实）"),
@@ -303,12 +316,18 @@ def _p(name: str, to: str, frm: frozenset[str], roles: frozenset[str], label: st
     return Transition(name, to, frm, roles, label, clocks=clocks, payload=PREVENTIVE_PAYLOADS.get(name))
 
 
-GRID_PREVENTIVE = register(CaseKind(
+GRID_PREVENTIVE = (CaseKind(
     name=PREVENTIVE_KIND,
     label_zh="预防性任务",
     states=PREVENTIVE_STATES,
     clocks={"prevent": ClockSpec("prevent", ClockUnit.WORKING_DAY, 10, "预防性任务完成时限")},
     terminal=_fs("closed", "cancelled"),
+    views=KindViews(
+        columns=(ViewColumn("category", "类别", "data.category_name"),
+                 ViewColumn("measure", "预防措施", "data.measure"),
+                 ViewColumn("unit", "负责单位", "data.unit_name")),
+        default_clock="prevent",
+    ),
     transitions={t.name: t for t in (
         _p("plan", "assigned", _fs(CREATE), _fs(R.SHIFT_LEADER, R.STREET_ADMIN), "布置预防性任务",
            clocks=(ClockEffect("prevent", "start"),)),

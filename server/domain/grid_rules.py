@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from server.domain.engine import CaseKind
+from server.domain.engine import Transition
 from server.domain.grid_geo import LngLat, distance_m
 from server.domain.roles import Principal, Role
 
 MERGEABLE_STATES = frozenset({"reported", "verifying", "verified", "filed"})
 NOT_RECURRING_STATES = frozenset({"merged", "not_filed"})  # a duplicate or a false report is no recurrence
-# Transitions the task lists never offer: the engine's own, and those with their own screens.
-_NOT_A_TASK = frozenset({"absorb", "merge", "expire_on_account"})
+# Transitions the lists never offer as a bare step: they have their own screen (并单).
+NOT_A_TASK = frozenset({"absorb", "merge"})
 _HANDLING = frozenset({"return", "accept_task", "request_on_account", "feedback"})
 _CHECKING = frozenset({"check_pass", "check_fail"})
 
@@ -108,38 +108,17 @@ def moved_centre(centre: LngLat, n: int, point: LngLat) -> LngLat:
     return (centre[0] * n + point[0]) / (n + 1), (centre[1] * n + point[1]) / (n + 1)
 
 
-def actions_for(
-    kind: CaseKind,
-    state: str,
-    principal: Principal,
-    data: Mapping[str, Any],
-    handlers: set[str],
-    target_kind: str | None,
-) -> list[str]:
-    """Transitions the list should offer this user now (the engine still decides on submit)."""
-    out = []
-    for t in kind.available(state, principal.role):
-        if t.name in _NOT_A_TASK:
-            continue
-        if t.name in _HANDLING:
-            on_grid = target_kind == "grid"
-            if principal.role == Role.GRID_MEMBER and not (on_grid and data.get("unit_code") == principal.org_unit):
-                continue
-            if principal.role != Role.GRID_MEMBER and on_grid:
-                continue
-        if t.name in _CHECKING and principal.user_id in handlers:
-            continue  # the check must be made by someone who did not handle the case
-        out.append(t.name)
-    return out
-
-
-def time_left(clock: Mapping[str, Any] | None, now: datetime) -> tuple[str | None, int | None, bool]:
-    """(due_at, seconds left, overdue) of a cached clock, recomputed at ``now`` (the cache is as of
-    the last write). A stopped clock is overdue only if it stopped late."""
-    if not clock or not clock.get("due_at"):
-        return None, None, False
-    due = datetime.fromisoformat(str(clock["due_at"]))
-    if clock.get("status") == "stopped":
-        return due.isoformat(), None, bool(clock.get("overdue"))
-    left = int((due - now).total_seconds())
-    return due.isoformat(), left, left < 0
+def offered_to(t: Transition, principal: Principal, facts: Mapping[str, Any]) -> bool:
+    """The grid's own narrowing of the offered actions (``KindViews.action_filter``): handling goes to
+    the members of the grid a case was dispatched to (or, for a unit, to street staff), and the check
+    to someone who did not handle the case. ``facts``: ``data``, ``handlers``, ``target_kind``."""
+    data = facts.get("data") or {}
+    if t.name in _HANDLING:
+        on_grid = facts.get("target_kind") == "grid"
+        if principal.role == Role.GRID_MEMBER and not (on_grid and data.get("unit_code") == principal.org_unit):
+            return False
+        if principal.role != Role.GRID_MEMBER and on_grid:
+            return False
+    if t.name in _CHECKING and principal.user_id in facts.get("handlers", ()):
+        return False  # the check must be made by someone who did not handle the case
+    return True

@@ -18,6 +18,7 @@ clocks; deemed acceptance (a ``Timer``) does not, so they count "from the day of
 from __future__ import annotations
 
 from schemas.hall import TRANSITION_PAYLOADS as P
+from schemas.hall import HallSettings
 from server.domain.clocks import ClockSpec, ClockUnit
 from server.domain.engine import (
     CREATE,
@@ -31,8 +32,8 @@ from server.domain.engine import (
     Timer,
     Transition,
 )
-from server.domain.kinds import register
 from server.domain.roles import Role, Tier
+from server.domain.views import KindViews, ViewColumn
 
 KIND = "service_application"
 R = Role
@@ -270,7 +271,7 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
                payload=P["deliver"]),
 )}
 
-SERVICE_APPLICATION = register(
+SERVICE_APPLICATION = (
     CaseKind(
         name=KIND,
         label_zh="政务服务办件",
@@ -286,16 +287,17 @@ SERVICE_APPLICATION = register(
         invariants=(_one_correction_notice, _no_client_routing, _protected_fields),
         terminal=TERMINAL,
         timers=(Timer("deem_accept", AWAITING_ACCEPTANCE, "acceptance"),),
+        views=KindViews(
+            columns=(ViewColumn("item_name", "事项", "data.item_name"),
+                     ViewColumn("applicant", "申请人", "data.applicant_name_masked"),
+                     ViewColumn("channel", "渠道", "data.channel"),
+                     ViewColumn("received_at", "申办时间", "created_at")),
+            resident_fields=("item_name",),
+            # the deadline the applicant and the clerk watch: acceptance until accepted, then the promise
+            current_clock={"accepted": "promised", "deemed_accepted": "promised", "in_approval": "promised",
+                           "special_procedure": "promised", "decided": "delivery"},
+            default_clock="acceptance",
+        ),
+        settings_model=HallSettings,
     )
 )
-
-# The transitions each work list shows (who acts next), for the queue's default filter.
-NEXT_ACTOR_STATES: dict[Role, frozenset[str]] = {
-    R.WINDOW_CLERK: _fs("submitted", "pre_passed", "appointment", "onsite_checked", "correction_notice",
-                        "correction_received", "pre_returned", "decided"),
-    R.COMMUNITY_WORKER: _fs("pre_returned", "pre_passed", "correction_notice", "decided"),
-    R.STREET_HANDLER: _fs("accepted", "deemed_accepted", "in_approval", "special_procedure"),
-    R.STREET_ADMIN: _fs("in_approval", "special_procedure"),
-    R.DISTRICT_APPROVER: _fs("handed_up", "correction_received", "accepted", "deemed_accepted", "in_approval",
-                             "special_procedure"),
-}

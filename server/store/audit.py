@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,15 +68,12 @@ def append(
     device_id: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> int:
-    """Append one entry; must run inside the writer's transaction. Returns its seq.
+    """Append one entry; must run inside the writer's transaction. Returns its seq (0 while held).
 
     Only digests of before/after are kept: the audit log must never become a second
     copy of residents' personal data.
     """
-    seq, prev = head(db)
     entry: dict[str, Any] = {
-        "seq": seq + 1,
-        "prev_hash": prev,
         "at": now_china().isoformat(),
         "actor": actor,
         "role": role,
@@ -87,13 +86,83 @@ def append(
         "after_digest": digest(after) if after is not None else None,
         "legal_basis": legal_basis,
         "device_id": device_id,
-        "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True),
+        "detail": detail or {},
     }
-    entry["hash"] = entry_hash(prev, entry)
-    cols = ", ".join(entry)
-    marks = ", ".join("?" for _ in entry)
-    db.execute(f"INSERT INTO audit_log ({cols}) VALUES ({marks})", list(entry.values()))
-    return int(entry["seq"])
+    if _HOLDING.get() is db.conn:
+        db.execute("INSERT INTO temp.audit_held (entry) VALUES (?)", [json.dumps(entry, ensure_ascii=False)])
+        return 0
+    return _chain(db, entry)
+
+
+def _chain(db: Database, entry: dict[str, Any]) -> int:
+    """Link ``entry`` (every column but seq, prev_hash and hash) to the head and insert it."""
+    seq, prev = head(db)
+    row = {"seq": seq + 1, "prev_hash": prev, **entry,
+           "detail": json.dumps(entry.get("detail") or {}, ensure_ascii=False, sort_keys=True)}
+    row["hash"] = entry_hash(prev, row)
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    db.execute(f"INSERT INTO audit_log ({cols}) VALUES ({marks})", list(row.values()))
+    return int(row["seq"])
+
+
+# --- one entry per submission ---------------------------------------------------------------------
+# A tablet's envelope is one act: the outbox holds back the entries its intake handler appends and
+# writes ONE entry that names the envelope and its effect (issue 9). Held entries wait in a TEMP table,
+# not in memory, so a handler's own ROLLBACK TO SAVEPOINT also takes back the entries it had appended.
+
+_HOLDING: ContextVar[sqlite3.Connection | None] = ContextVar("audit_holding", default=None)
+
+
+class Held:
+    """``with Held(db) as held:`` entries appended on ``db`` inside are held; ``held.entries`` after."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.entries: list[dict[str, Any]] = []
+        self._token: Token[sqlite3.Connection | None] | None = None
+
+    def __enter__(self) -> Held:
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS audit_held (n INTEGER PRIMARY KEY, entry TEXT NOT NULL)")
+        self.db.execute("DELETE FROM temp.audit_held")
+        self._token = _HOLDING.set(self.db.conn)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _HOLDING.reset(self._token)
+        if self.db.conn.in_transaction:
+            rows = self.db.execute("SELECT entry FROM temp.audit_held ORDER BY n").fetchall()
+            self.entries = [json.loads(r[0]) for r in rows]
+            self.db.execute("DELETE FROM temp.audit_held")
+
+
+def append_envelope(
+    db: Database, effects: list[dict[str, Any]], envelope: dict[str, Any], *, actor: str, role: str,
+    object_id: str, org_path: str, device_id: str | None, after: Any,
+) -> int:
+    """The one entry of an accepted envelope.
+
+    With effects, it is the first effect's own entry (``case.submit``, ``case.accept`` … exactly what
+    the REST route writes) with ``detail.envelope`` added and any further effects (an emergency's
+    ``grid.escalate``) listed in ``detail.also``; without one, a ``sync.<status>`` entry about the
+    submission."""
+    if effects:
+        first, rest = effects[0], effects[1:]
+        detail = {**(first.get("detail") or {}), "envelope": envelope}
+        if rest:
+            detail["also"] = [{k: e.get(k) for k in _EFFECT_KEYS} for e in rest]
+        return _chain(db, {**first, "detail": detail})
+    return _chain(db, {
+        "at": now_china().isoformat(), "actor": actor, "role": role, "action": f"sync.{envelope['status']}",
+        "object_type": "submission", "object_id": object_id, "org_path": org_path, "on_behalf_of": None,
+        "before_digest": None, "after_digest": digest(after), "legal_basis": "", "device_id": device_id,
+        "detail": {"envelope": envelope},
+    })
+
+
+_EFFECT_KEYS = ("action", "object_type", "object_id", "org_path", "on_behalf_of", "before_digest", "after_digest",
+                "legal_basis", "detail")
 
 
 @dataclass(frozen=True)

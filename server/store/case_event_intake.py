@@ -18,7 +18,7 @@ from schemas.common import Input
 from server.domain.engine import Draft, RuleViolation
 from server.domain.roles import can_see
 from server.errors import field_errors_from_pydantic
-from server.store import cases, intake
+from server.store import cases
 from server.store.intake import IntakeContext, IntakeResult, IntakeStatus
 
 __all__ = ["CaseEventPayload", "handle_case_event"]
@@ -53,22 +53,16 @@ def handle_case_event(db: Any, payload: dict[str, Any], ctx: IntakeContext) -> I
         device_id=ctx.device_id, base_version=body.base_version,
         device_clock_trusted=ctx.device_clock_trusted, device_offset_ms=ctx.device_offset_ms,
     )
-    db.execute("SAVEPOINT case_event_intake")
     try:
-        result = cases.transition(db, body.case_id, draft, node_id=ctx.node_id, calendar=ctx.calendar)
+        with db.atomic():  # one savepoint: a refused event leaves nothing behind
+            result = cases.transition(db, body.case_id, draft, node_id=ctx.node_id, calendar=ctx.calendar)
     except RuleViolation as exc:
-        db.execute("ROLLBACK TO SAVEPOINT case_event_intake")
-        db.execute("RELEASE SAVEPOINT case_event_intake")
         if exc.code == "id_conflict":  # the event id (= submission id) already names another act
             return IntakeResult("id_conflict", [{"field": "submission_id", "message": exc.message}])
         status: IntakeStatus = "forbidden" if exc.kind == "forbidden" else "invalid"
         # the engine names fields of a transition request; here that request is the envelope's payload
-        return IntakeResult(status, [{"field": f"payload.{exc.field or 'transition'}", "message": exc.message}])
-    except BaseException:
-        db.execute("ROLLBACK TO SAVEPOINT case_event_intake")
-        db.execute("RELEASE SAVEPOINT case_event_intake")
-        raise
-    db.execute("RELEASE SAVEPOINT case_event_intake")
+        return IntakeResult(status, [{"field": f"payload.{exc.field or 'transition'}", "message": exc.message,
+                                      "rule": exc.code}])
     view = result.view
     head = view.events[-1].id if view is not None and view.events else None
     if result.conflict_id is not None:
@@ -82,5 +76,3 @@ def handle_case_event(db: Any, payload: dict[str, Any], ctx: IntakeContext) -> I
     return IntakeResult("created", record={"case_id": body.case_id, "event_id": result.event.id,
                                            "state": view.state, "version": view.version})
 
-
-intake.register(KIND, handle_case_event)

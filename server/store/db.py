@@ -5,7 +5,10 @@ All writes go through ``Store.write(fn)``: ``fn`` receives the writer's
 The writer drains its queue and commits several functions in one transaction
 (each in its own SAVEPOINT, so one failure never undoes its neighbours): group commit
 keeps ingest fast without giving up "a domain write, its audit entry and its
-change-log row commit together". Reads use per-thread connections of their own.
+change-log row commit together". A failure that ends the whole transaction reruns
+its neighbours alone (``_run_group``), so no caller is told "committed" for a write
+that was rolled back. Write functions must therefore touch nothing but the database.
+Reads use per-thread connections of their own.
 """
 
 from __future__ import annotations
@@ -143,14 +146,30 @@ class Store:
 
     @staticmethod
     def _run_group(db: Database, jobs: list[_Job]) -> None:
+        """Commit ``jobs`` together; a job that destroys the transaction never takes others with it.
+
+        A failure that SQLite confines to the job (a constraint, a Python error) is undone by the
+        job's SAVEPOINT and the group goes on. A failure that ends the whole transaction (disk full,
+        I/O error, a trigger's ``RAISE(ROLLBACK)``) also rolls back the jobs that ran before it in
+        this group: their results must not be reported, so each of them is run again alone, in a
+        transaction of its own; the jobs after the culprit form a new group. A job is reported
+        committed only after the COMMIT that contains its writes has succeeded.
+        """
+        pending = jobs
+        while pending:
+            pending = Store._run_batch(db, pending)
+
+    @staticmethod
+    def _run_batch(db: Database, jobs: list[_Job]) -> list[_Job]:
+        """Run ``jobs`` in one transaction; returns the jobs still to run (after a lost transaction)."""
         conn = db.conn
-        results: list[tuple[_Job, bool, Any]] = []
+        done: list[tuple[_Job, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except BaseException as exc:  # pragma: no cover - disk gone, database locked for 10 s
             for job in jobs:
                 job.future.set_exception(exc)
-            return
+            return []
         for i, job in enumerate(jobs):
             sp = f"job_{i}"
             conn.execute(f"SAVEPOINT {sp}")
@@ -160,25 +179,61 @@ class Store:
                 if conn.in_transaction:
                     conn.execute(f"ROLLBACK TO SAVEPOINT {sp}")
                     conn.execute(f"RELEASE SAVEPOINT {sp}")
-                else:  # the error destroyed the transaction: restart it for the rest
-                    conn.execute("BEGIN IMMEDIATE")
-                results.append((job, False, exc))
-            else:
-                conn.execute(f"RELEASE SAVEPOINT {sp}")
-                results.append((job, True, value))
+                    done.append((job, False, exc))
+                    continue
+                Store._transaction_lost(db, done, culprit=(job, exc))
+                return jobs[i + 1:]
+            if not conn.in_transaction:  # the job swallowed the error that ended the transaction
+                lost = RuntimeError("写入过程中事务被数据库终止，本次写入未生效")
+                Store._transaction_lost(db, done, culprit=(job, lost))
+                return jobs[i + 1:]
+            conn.execute(f"RELEASE SAVEPOINT {sp}")
+            done.append((job, True, value))
         try:
             conn.execute("COMMIT")
         except BaseException as exc:  # pragma: no cover - I/O error at commit
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for job, _ok, _v in results:
+            for job, _ok, _v in done:
                 job.future.set_exception(exc)
-            return
-        for job, ok, value in results:
+            return []
+        for job, ok, value in done:
             if ok:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
+        return []
+
+    @staticmethod
+    def _transaction_lost(db: Database, done: list[tuple[_Job, bool, Any]],
+                          culprit: tuple[_Job, BaseException]) -> None:
+        """The transaction is gone: fail the culprit, rerun alone each earlier job that had succeeded."""
+        if db.conn.in_transaction:  # pragma: no cover - defensive: never leave a half transaction open
+            db.conn.execute("ROLLBACK")
+        job, exc = culprit
+        job.future.set_exception(exc)
+        for earlier, ok, value in done:
+            if ok:
+                Store._run_alone(db, earlier)
+            else:  # it failed inside its own savepoint: that failure stands
+                earlier.future.set_exception(value)
+
+    @staticmethod
+    def _run_alone(db: Database, job: _Job) -> None:
+        """One job in its own transaction (write functions touch only the database, so a rerun is safe)."""
+        conn = db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            value = job.fn(db)
+            if not conn.in_transaction:
+                raise RuntimeError("写入过程中事务被数据库终止，本次写入未生效")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(value)
 
     # -- reads -----------------------------------------------------------
     def reader(self) -> Database:

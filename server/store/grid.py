@@ -25,7 +25,7 @@ from sqlite_utils import Database
 
 from schemas.grid import IncidentReportPayload, PhotoRef
 from server.domain.calendar import WorkCalendar
-from server.domain.engine import CaseView, Draft, RuleViolation
+from server.domain.engine import CaseView, Draft
 from server.domain.grid import GRID_INCIDENT, KIND, clock_spec_for
 from server.domain.grid_rules import Report, find_duplicates, gap, moved_centre, nearest_hotspot, street_of
 from server.domain.ids import uuid7
@@ -34,6 +34,7 @@ from server.errors import field_errors_from_pydantic
 from server.store import audit, cases, changes, intake, org
 from server.store.grid_config import get_category, load_settings
 from server.store.intake import IntakeContext, IntakeResult
+from server.store.scope import under
 
 FORM_VERSIONS = frozenset({"1"})
 
@@ -70,7 +71,6 @@ def lookup(db: Database, view: CaseView | None, draft: Draft) -> dict[str, Any]:
     return ctx
 
 
-cases.register_lookup(KIND, lookup)
 
 
 # --- intake of incident reports -----------------------------------------------------------
@@ -142,22 +142,9 @@ def handle_incident_report(db: Database, raw: dict[str, Any], ctx: IntakeContext
     case_id = str(submission_id or uuid7())
     if db.execute("SELECT 1 FROM cases WHERE id = ?", [case_id]).fetchone():
         return IntakeResult("created", record=incident_record(db, case_id))  # the same report again
-    db.execute("SAVEPOINT grid_intake")
-    try:
-        record = create_incident(db, form, _photos(form, attachments), ctx.principal, case_id=case_id,
-                                 node_id=ctx.node_id, calendar=ctx.calendar, now=ctx.received_at,
-                                 device_id=ctx.device_id, device_time=ctx.device_time)
-    except RuleViolation as exc:
-        db.execute("ROLLBACK TO SAVEPOINT grid_intake")
-        db.execute("RELEASE SAVEPOINT grid_intake")
-        errors = [{"field": exc.field or "payload", "message": exc.message, "rule": exc.code}]
-        return IntakeResult("forbidden" if exc.kind == "forbidden" else "invalid", errors)
-    except BaseException:
-        db.execute("ROLLBACK TO SAVEPOINT grid_intake")
-        db.execute("RELEASE SAVEPOINT grid_intake")
-        raise
-    db.execute("RELEASE SAVEPOINT grid_intake")
-    return IntakeResult("created", record=record)
+    return intake.attempt(db, lambda: create_incident(
+        db, form, _photos(form, attachments), ctx.principal, case_id=case_id, node_id=ctx.node_id,
+        calendar=ctx.calendar, now=ctx.received_at, device_id=ctx.device_id, device_time=ctx.device_time))
 
 
 def create_incident(db: Database, form: IncidentReportPayload, photos: list[dict[str, Any]], principal: Principal,
@@ -204,22 +191,22 @@ def _index(db: Database, view: CaseView, principal: Principal, now: datetime) ->
 
 def _reports_near_in_time(db: Database, report: Report, settings: Mapping[str, Any]) -> list[Report]:
     window = timedelta(hours=int(settings["duplicate_window_hours"]))
-    street = street_of(report.org_path)
+    where, params = under("g.org_path", street_of(report.org_path))
     rows = db.execute(
         "SELECT g.case_id, g.org_path, c.state, c.data, g.reported_at FROM grid_incidents g"
         " JOIN cases c ON c.id = g.case_id WHERE g.category_code = ? AND g.reported_at BETWEEN ? AND ?"
-        " AND (g.org_path = ? OR g.org_path LIKE ?)",
+        f" AND {where}",
         [report.category_code, (report.reported_at - window).isoformat(), (report.reported_at + window).isoformat(),
-         street, street + "/%"],
+         *params],
     ).fetchall()
     return [Report.from_data(r[0], r[1], r[2], json.loads(r[3]), datetime.fromisoformat(r[4])) for r in rows]
 
 
 def _link_hotspot(db: Database, report: Report, radius_m: float, now: datetime) -> str:
-    street = street_of(report.org_path)
+    where, params = under("org_path", street_of(report.org_path))
     spots = [(r[0], r[1], (float(r[2]), float(r[3]))) for r in db.execute(
-        "SELECT id, category_code, lng, lat FROM grid_hotspots WHERE category_code = ?"
-        " AND (org_path = ? OR org_path LIKE ?)", [report.category_code, street, street + "/%"]).fetchall()]
+        f"SELECT id, category_code, lng, lat FROM grid_hotspots WHERE category_code = ? AND {where}",
+        [report.category_code, *params]).fetchall()]
     spot_id = nearest_hotspot(report, spots, radius_m)
     at = report.reported_at.isoformat()
     if spot_id is None:
@@ -315,4 +302,3 @@ def merge(db: Database, principal: Principal, duplicate_id: str, kept_id: str, r
             "distance_m": round(metres, 1), "hours_apart": round(hours, 2)}
 
 
-intake.register("incident_report", handle_incident_report)

@@ -7,8 +7,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from schemas.grid import CategoryInput, GridSettings
+from server.domain.grid import GRID_INCIDENT
 from server.domain.ids import now_china
-from server.store import audit, changes
+from server.store import audit, changes, settings
 
 _CATEGORY_COLS = (
     "code kind major_class_code major_class minor_class_code minor_class name time_unit time_amount"
@@ -63,24 +64,9 @@ def save_category(db: Database, body: CategoryInput, *, actor: str, role: str, o
 
 
 def load_settings(db: Database) -> GridSettings:
-    """The street's thresholds; a key never set keeps its default."""
-    stored = {k: int(v) for k, v in db.execute("SELECT key, value FROM grid_settings").fetchall()
-              if k in GridSettings.model_fields}
-    return GridSettings.model_validate(stored)
+    """The street's thresholds (``kind_settings`` of the grid kind); a key never set keeps its default."""
+    return settings.load(db, GRID_INCIDENT, GridSettings)
 
 
 def save_settings(db: Database, new: GridSettings, *, actor: str, role: str, org_path: str) -> GridSettings:
-    before = load_settings(db)
-    now = now_china().isoformat()
-    for key, value in new.model_dump().items():
-        db.execute(
-            "INSERT INTO grid_settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,"
-            " updated_by = excluded.updated_by",
-            [key, str(value), now, actor],
-        )
-    audit.append(db, actor=actor, role=role, action="grid.settings", object_type="grid_settings",
-                 object_id="grid_settings", org_path=org_path, before=before.model_dump(), after=new.model_dump(),
-                 detail={k: v for k, v in new.model_dump().items() if before.model_dump()[k] != v})
-    changes.record(db, "grid_settings", "grid_settings", org_path)
-    return new
+    return settings.save(db, GRID_INCIDENT, new, actor=actor, role=role, org_path=org_path, action="grid.settings")

@@ -8,14 +8,16 @@ district everything). On the district hub the board reads the street cases recei
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
 from schemas.grid import PreventiveRequest
+from server.domain.actions import actionable_states, offered
 from server.domain.calendar import WorkCalendar
-from server.domain.engine import Draft, RuleViolation
+from server.domain.engine import RuleViolation
 from server.domain.grid import (
     GRID_INCIDENT,
     GRID_PREVENTIVE,
@@ -26,25 +28,23 @@ from server.domain.grid import (
     STATES,
     TERMINAL,
 )
-from server.domain.grid_rules import actions_for, time_left
-from server.domain.ids import uuid7
 from server.domain.roles import Principal
-from server.store import cases, changes, org
+from server.domain.views import clock_at
+from server.store import org, reactions, worklist
 from server.store.grid_config import get_category, load_settings
+from server.store.scope import under
 
-_LIKE_ESCAPE = str.maketrans({"%": "\\%", "_": "\\_", "\\": "\\\\"})
 _CLOSED = sorted(GRID_INCIDENT.terminal | GRID_PREVENTIVE.terminal)
-
-
-def _under(column: str, path: str) -> tuple[str, list[Any]]:
-    return f"({column} = ? OR {column} LIKE ? ESCAPE '\\')", [path, path.translate(_LIKE_ESCAPE) + "/%"]
+_KINDS = {GRID_INCIDENT.name: GRID_INCIDENT, GRID_PREVENTIVE.name: GRID_PREVENTIVE}
+TASK_LIMIT = 500
 
 
 def _summary(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     data, clocks = row["data"], row.get("clocks") or {}
     kind = row.get("kind", KIND)
     labels = PREVENTIVE_STATES if kind == PREVENTIVE_KIND else STATES
-    due_at, left, overdue = time_left(clocks.get("handle") or clocks.get("prevent"), now)
+    clock = clock_at(clocks.get("handle") or clocks.get("prevent") or {}, None, now)
+    due_at, left, overdue = clock["due_at"], clock["remaining_seconds"], clock["overdue"]
     category = data.get("category") or {}
     text = str(data.get("description") or data.get("measure") or "")
     return {
@@ -66,7 +66,7 @@ def _json(value: Any) -> Any:
 
 
 def _case_rows(db: Database, scope: str, kinds: tuple[str, ...], open_only: bool) -> list[dict[str, Any]]:
-    where, params = _under("org_path", scope)
+    where, params = under("org_path", scope)
     marks = ", ".join("?" for _ in kinds)
     sql = (f"SELECT id, kind, number, org_path, state, data, clocks, created_at FROM cases"
            f" WHERE kind IN ({marks}) AND {where}")
@@ -86,7 +86,7 @@ def _hub_case_rows(db: Database, scope: str) -> list[dict[str, Any]]:
     """Street cases as the district hub received them (``hub_records``, written by sync)."""
     if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'hub_records'").fetchone():
         return []
-    where, params = _under("org_path", scope)
+    where, params = under("org_path", scope)
     out = []
     for (raw,) in db.execute(f"SELECT data FROM hub_records WHERE entity = 'case' AND op != 'delete' AND {where}",
                              params).fetchall():
@@ -116,31 +116,51 @@ def board(db: Database, scope: str, now: datetime, *, hub: bool = False, state: 
     return {"counts": counts, "overdue": all_overdue, "emergencies": all_emergencies, "cases": items[:500]}
 
 
-def tasks(db: Database, principal: Principal, now: datetime) -> list[dict[str, Any]]:
-    """What this user can act on now (the engine still decides when they submit)."""
-    rows = _case_rows(db, principal.org_path, (KIND, PREVENTIVE_KIND), open_only=True)
-    ids = [r["id"] for r in rows]
-    handlers: dict[str, set[str]] = {}
-    dupes: dict[str, int] = {}
+def task_facts(db: Database, rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What the grid's action filter needs for a page of cases: who handled each, and what kind of
+    unit it was dispatched to (registered as the grid kinds' work-list facts look-up)."""
+    out: dict[str, dict[str, Any]] = {r["id"]: {"handlers": set(), "target_kind": None} for r in rows}
+    ids = list(out)
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ", ".join("?" for _ in chunk)
         for case_id, actor in db.execute(
-            f"SELECT case_id, actor FROM case_events WHERE case_id IN ({marks}) AND transition IN"
-            f" ({', '.join('?' for _ in HANDLING_TRANSITIONS)})", [*chunk, *HANDLING_TRANSITIONS]).fetchall():
-            handlers.setdefault(case_id, set()).add(actor)
+                f"SELECT case_id, actor FROM case_events WHERE case_id IN ({marks}) AND transition IN"
+                f" ({', '.join('?' for _ in HANDLING_TRANSITIONS)})", [*chunk, *HANDLING_TRANSITIONS]).fetchall():
+            out[case_id]["handlers"].add(actor)
+    units = sorted({u for r in rows if isinstance(u := (r.get("data") or {}).get("unit_code"), str)})
+    if units:
+        kinds = dict(db.execute(f"SELECT code, kind FROM org_units WHERE code IN ({', '.join('?' for _ in units)})",
+                                units).fetchall())
+        for r in rows:
+            out[r["id"]]["target_kind"] = kinds.get((r.get("data") or {}).get("unit_code"))
+    return out
+
+
+def _possible_duplicates(db: Database, ids: list[str]) -> dict[str, int]:
+    dupes: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
         for (case_id,) in db.execute(
             f"SELECT case_id FROM grid_duplicate_suggestions WHERE status = 'open' AND case_id IN ({marks})"
             f" UNION ALL SELECT candidate_id FROM grid_duplicate_suggestions WHERE status = 'open'"
             f" AND candidate_id IN ({marks})", [*chunk, *chunk]).fetchall():
             dupes[case_id] = dupes.get(case_id, 0) + 1
-    unit_kinds = {r[0]: r[1] for r in db.execute("SELECT code, kind FROM org_units").fetchall()}
+    return dupes
+
+
+def tasks(db: Database, principal: Principal, now: datetime) -> list[dict[str, Any]]:
+    """What this user can act on now: the generic work list over the two grid kinds, in the grid's
+    own order (emergencies, then overdue, then earliest due). The engine still decides on submit."""
+    q = worklist.WorklistQuery(kinds=_KINDS, scope=principal.org_path, now=now, limit=TASK_LIMIT,
+                               actionable=actionable_states(_KINDS.values(), principal))
+    rows, _ = worklist.page(db, q)
+    facts = worklist.facts_for(db, rows)
+    dupes = _possible_duplicates(db, [r["id"] for r in rows])
     out = []
     for row in rows:
-        kind = GRID_PREVENTIVE if row["kind"] == PREVENTIVE_KIND else GRID_INCIDENT
-        unit = row["data"].get("unit_code")
-        actions = actions_for(kind, row["state"], principal, row["data"], handlers.get(row["id"], set()),
-                              unit_kinds.get(unit) if isinstance(unit, str) else None)
+        actions = [t.name for t in offered(_KINDS[row["kind"]], row["state"], principal, facts[row["id"]])]
         if actions:
             out.append({**_summary(row, now), "actions": actions, "possible_duplicates": dupes.get(row["id"], 0)})
     out.sort(key=lambda i: (not i["emergency"], not i["overdue"], i["due_at"] is None, i["due_at"] or ""))
@@ -150,7 +170,7 @@ def tasks(db: Database, principal: Principal, now: datetime) -> list[dict[str, A
 def hotspots(db: Database, scope: str, now: datetime, *, include_all: bool = False) -> list[dict[str, Any]]:
     """Same category recurring at the same place within the window (merged and unfiled reports not counted)."""
     s = load_settings(db)
-    where, params = _under("h.org_path", scope)
+    where, params = under("h.org_path", scope)
     since = (now - timedelta(days=s.hotspot_window_days)).isoformat()
     rows = db.execute(
         "SELECT h.id, h.category_code, h.lng, h.lat, h.org_path, h.status, h.preventive_case_id,"
@@ -190,18 +210,12 @@ def make_preventive(db: Database, principal: Principal, hotspot_id: str, req: Pr
         "case_ids": spot["case_ids"],
         "_clocks": {"prevent": {"unit": "working_day", "duration": req.due_working_days}},
     }
-    draft = Draft("plan", payload, principal, now, uuid7())
-    view, number = cases.create_case(db, GRID_PREVENTIVE, draft, org_path=spot["org_path"], node_id=node_id,
-                                     calendar=calendar)
-    db.execute("UPDATE grid_hotspots SET status = 'preventive', preventive_case_id = ?, updated_at = ? WHERE id = ?",
-               [view.id, now.isoformat(), hotspot_id])
-    changes.record(db, "grid_hotspot", hotspot_id, spot["org_path"])
-    return {"case_id": view.id, "number": number, "state": view.state, "hotspot_id": hotspot_id}
+    return reactions.preventive_task(db, principal, spot, payload, node_id=node_id, calendar=calendar, now=now)
 
 
 def grids(db: Database, scope: str) -> list[dict[str, Any]]:
     """Grids in scope with their polygon and members (the tablet checks locations offline with these)."""
-    where, params = _under("g.path", scope)
+    where, params = under("g.path", scope)
     rows = db.execute(
         "SELECT g.code, g.name, g.path, g.data, c.name FROM org_units g LEFT JOIN org_units c ON c.code ="
         f" g.parent_code WHERE g.kind = 'grid' AND {where} ORDER BY g.path", params).fetchall()
@@ -213,3 +227,12 @@ def grids(db: Database, scope: str) -> list[dict[str, Any]]:
     return [{"code": r[0], "name": r[1], "org_path": r[2], "community": r[4],
              "polygon": _json(r[3]).get("polygon"), "addresses": _json(r[3]).get("addresses", []),
              "members": members.get(r[0], [])} for r in rows]
+
+
+def incident_extra(db: Database, case: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
+    """The grid case screen's own part: the unit it is dispatched to and its merges (并单)."""
+    unit_code = case["data"].get("unit_code")
+    unit = org.get_unit(db, unit_code) if isinstance(unit_code, str) else None
+    merges = db.execute("SELECT duplicate_id, kept_id, merged_at FROM grid_merges WHERE kept_id = ?"
+                        " OR duplicate_id = ?", [case["id"], case["id"]]).fetchall()
+    return {"unit": unit, "merges": [{"duplicate_id": m[0], "kept_id": m[1], "merged_at": m[2]} for m in merges]}

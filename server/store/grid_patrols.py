@@ -20,8 +20,9 @@ from server.domain.grid_geo import path_length_m, point_in_polygon
 from server.domain.ids import uuid7
 from server.domain.roles import Role
 from server.errors import field_errors_from_pydantic
-from server.store import audit, changes, intake, org
+from server.store import audit, changes, org
 from server.store.intake import IntakeContext, IntakeResult
+from server.store.scope import under
 
 
 def handle_patrol_log(db: Database, raw: dict[str, Any], ctx: IntakeContext) -> IntakeResult:
@@ -69,7 +70,7 @@ def handle_patrol_log(db: Database, raw: dict[str, Any], ctx: IntakeContext) -> 
 
 
 def _under(path: str) -> tuple[str, list[Any]]:
-    return "(p.org_path = ? OR p.org_path LIKE ?)", [path, path + "/%"]
+    return under("p.org_path", path)
 
 
 def list_patrols(db: Database, scope: str, *, member_id: str | None = None, since: datetime | None = None,
@@ -106,4 +107,3 @@ def list_patrols(db: Database, scope: str, *, member_id: str | None = None, sinc
     return out
 
 
-intake.register("patrol_log", handle_patrol_log)

@@ -180,8 +180,3 @@ def m002_seed_categories(db: Database) -> None:
 
 
 register(grid)
-
-# A process that opens the store can receive grid envelopes and fold grid cases: importing the
-# feature's tables registers its case kinds, engine look-ups and intake handlers too.
-import server.store.grid  # noqa: E402, F401
-import server.store.grid_patrols  # noqa: E402, F401

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,11 +24,11 @@ from schemas.hall import ServiceApplicationPayload
 from schemas.reference import ServiceItemSpec
 from server.domain.canonical import canonical_json
 from server.domain.crypto import DataKey
-from server.domain.engine import Draft, RuleViolation
+from server.domain.engine import Draft
 from server.domain.hall import SERVICE_APPLICATION
 from server.domain.ids import query_code, uuid7
 from server.domain.personal import mask_id_card, mask_name, mask_phone, validate_id_card, validate_mobile
-from server.domain.roles import Tier
+from server.domain.roles import Principal, Tier
 from server.errors import field_errors_from_pydantic
 from server.store import cases as case_store
 from server.store import changes, intake, org
@@ -128,20 +129,7 @@ def handle_application(db: Database, payload: dict[str, Any], ctx: IntakeContext
     data_key: DataKey | None = _service(ctx, "data_key")
     if data_key is None:
         raise RuntimeError("the intake handler needs the node's data key (services['data_key'])")
-    db.execute("SAVEPOINT hall_intake")
-    try:
-        record = _write(db, form, found, clean, ctx, data_key)
-    except RuleViolation as exc:
-        db.execute("ROLLBACK TO SAVEPOINT hall_intake")
-        db.execute("RELEASE SAVEPOINT hall_intake")
-        result_status: IntakeStatus = "forbidden" if exc.kind == "forbidden" else "invalid"
-        return IntakeResult(result_status, [{"field": exc.field or "payload", "message": exc.message}])
-    except BaseException:
-        db.execute("ROLLBACK TO SAVEPOINT hall_intake")
-        db.execute("RELEASE SAVEPOINT hall_intake")
-        raise
-    db.execute("RELEASE SAVEPOINT hall_intake")
-    return IntakeResult("created", record=record)
+    return intake.attempt(db, lambda: _write(db, form, found, clean, ctx, data_key))
 
 
 def _write(db: Database, form: ServiceApplicationPayload, found: tuple[ServiceItemSpec, int],
@@ -225,6 +213,11 @@ def _issue_receipt(db: Database, case_id: str, number: str, spec: ServiceItemSpe
 # --- reads --------------------------------------------------------------------------------
 
 
+def application_extra(db: Database, case: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
+    """The hall's part of the generic case screen: the application (item, masked applicant, materials)."""
+    return {"application": application(db, case["id"])}
+
+
 def application(db: Database, case_id: str) -> dict[str, Any] | None:
     """The hall's view of one application: item, masked applicant, materials with verification."""
     row = db.execute(
@@ -287,4 +280,3 @@ def unit_name(db: Database, org_path: str) -> str:
     return str(unit["name"]) if unit else code
 
 
-intake.register(SERVICE_APPLICATION.name, handle_application)

@@ -16,23 +16,20 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from schemas.hall import RatingRequest
+from schemas.hall import HallSettings, RatingRequest
 from server.domain import evaluation
 from server.domain.calendar import WorkCalendar
 from server.domain.crypto import DataKey
 from server.domain.engine import Draft, RuleViolation
-from server.domain.evaluation import RECTIFICATION
-from server.domain.hall import KIND, STATES, TRANSITIONS
+from server.domain.hall import KIND, SERVICE_APPLICATION, STATES, TRANSITIONS
 from server.domain.ids import uuid7
 from server.domain.personal import phone_last4
 from server.domain.roles import Principal, path_within
-from server.store import audit, changes
+from server.domain.views import clock_at
+from server.store import audit, changes, reactions, settings
 from server.store import cases as case_store
 from server.store.hall import token_hash
-from server.store.hall_queue import clock_now
-from server.store.seed import get_meta, set_meta
-
-RECTIFICATION_META = "hall.rectification_wd"
+from server.store.scope import under
 
 # What the resident may see of each step: only what was addressed to them.
 _PUBLIC_DETAIL = {
@@ -50,16 +47,13 @@ _RESPONSIBLE = {"receipt": ("submit",), "acceptance": ("accept", "deem_accept", 
 
 
 def rectification_wd(db: Database) -> int:
-    value = get_meta(db, RECTIFICATION_META)
-    return int(value) if value else evaluation.DEFAULT_RECTIFICATION_WD
+    return settings.load(db, SERVICE_APPLICATION, HallSettings).rectification_wd
 
 
 def set_rectification_wd(db: Database, days: int, principal: Principal) -> None:
-    before = rectification_wd(db)
-    set_meta(db, RECTIFICATION_META, str(days))
-    audit.append(db, actor=principal.user_id, role=principal.role.value, action="hall.settings",
-                 object_type="hall_settings", object_id=RECTIFICATION_META, org_path=principal.org_path,
-                 before={"rectification_wd": before}, after={"rectification_wd": days})
+    new = settings.load(db, SERVICE_APPLICATION, HallSettings).model_copy(update={"rectification_wd": days})
+    settings.save(db, SERVICE_APPLICATION, new, actor=principal.user_id, role=principal.role.value,
+                  org_path=principal.org_path, action="hall.settings")
 
 
 def _case_by_code(db: Database, code: str) -> dict[str, Any] | None:
@@ -91,7 +85,7 @@ def track(db: Database, code: str, phone4: str, key: DataKey, calendar: WorkCale
         timeline.append({"at": at, "step": t.label_zh if t else transition, "state": to_state,
                          "state_label": STATES.get(to_state, to_state),
                          "detail": {k: data[k] for k in _PUBLIC_DETAIL.get(transition, ()) if k in data}})
-    clocks = {n: clock_now(c, calendar, now) for n, c in case["clocks"].items()}
+    clocks = {n: clock_at(c, calendar, now) for n, c in case["clocks"].items()}
     current = _CURRENT_CLOCK.get(case["state"], "acceptance")
     rated = [r[0] for r in db.execute("SELECT stage FROM hall_ratings WHERE case_id = ?", [case["id"]]).fetchall()]
     return {
@@ -123,7 +117,9 @@ def rate(db: Database, code: str, form: RatingRequest, *, now: datetime, node_id
     responsible = _responsible(db, case["id"], form.stage)
     rectification_id = None
     if evaluation.is_bad(form.level):
-        rectification_id = _open_rectification(db, case, rating_id, form.level, responsible, now, node_id, calendar)
+        rectification_id = reactions.open_rectification(db, case, rating_id, form.level, responsible,
+                                                        rectification_wd(db), now=now, node_id=node_id,
+                                                        calendar=calendar)
     db.execute(
         "INSERT INTO hall_ratings (id, case_id, stage, channel, level, indicators, comment, problems,"
         " indicator_version, responsible, org_path, rectification_case_id, rated_at)"
@@ -150,29 +146,19 @@ def _responsible(db: Database, case_id: str, stage: str) -> str:
     return str(row[0]) if row else ""
 
 
-def _open_rectification(db: Database, case: dict[str, Any], rating_id: str, level: int, responsible: str,
-                        now: datetime, node_id: str, calendar: WorkCalendar) -> str:
-    draft = Draft("open", {"rating_id": rating_id, "case_id": case["id"], "case_number": case["number"],
-                           "level": level, "responsible": responsible, "deadline_wd": rectification_wd(db)},
-                  None, now, uuid7())
-    view, _ = case_store.create_case(db, RECTIFICATION, draft, org_path=case["org_path"], node_id=node_id,
-                                     calendar=calendar)
-    return view.id
-
-
 # --- staff side: lists and appeals ------------------------------------------------------------
 
 
 def ratings(db: Database, scope: str, *, bad_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    where, params = under("r.org_path", scope)
     sql = (
         "SELECT r.id, r.case_id, c.number, r.stage, r.channel, r.level, r.indicators, r.comment, r.problems,"
         " r.responsible, r.rectification_case_id, r.rated_at, r.org_path,"
         " EXISTS (SELECT 1 FROM hall_appeals x WHERE x.rating_id = r.id AND x.status = 'upheld') AS excluded,"
         " (SELECT status FROM hall_appeals x WHERE x.rating_id = r.id ORDER BY created_at DESC LIMIT 1)"
         " AS appeal_status FROM hall_ratings r JOIN cases c ON c.id = r.case_id"
-        " WHERE (r.org_path = ? OR r.org_path LIKE ?)"
+        f" WHERE {where}"
     )
-    params: list[Any] = [scope, scope + "/%"]
     if bad_only:
         sql += " AND r.level <= 2"
     sql += " ORDER BY r.rated_at DESC LIMIT ?"

@@ -174,8 +174,3 @@ def m004_catalogue_terms(db: Database) -> None:
 
 
 register(hall)
-
-# The hall's case kinds and its intake handler must be known wherever the store is opened (CLI
-# `cases verify`, the outbox, the scheduler), not only where the web routes are imported.
-import server.domain.evaluation  # noqa: E402,F401
-import server.store.hall  # noqa: E402,F401  (registers service_application intake + kinds)

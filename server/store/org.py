@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from server.domain.calendar import OfficeHours
 from server.domain.roles import Tier
+from server.store.scope import under
 
 
 def upsert_unit(
@@ -64,11 +65,8 @@ def path_of(db: Database, code: str) -> str | None:
 
 
 def list_units(db: Database, under_path: str, tier: str | None = None) -> list[dict[str, Any]]:
-    sql = (
-        "SELECT code, parent_code, name, tier, kind, path FROM org_units"
-        " WHERE (path = ? OR path LIKE ? ESCAPE '\\')"
-    )
-    params: list[Any] = [under_path, under_path.replace("%", "\\%").replace("_", "\\_") + "/%"]
+    where, params = under("path", under_path)
+    sql = f"SELECT code, parent_code, name, tier, kind, path FROM org_units WHERE {where}"
     if tier:
         sql += " AND tier = ?"
         params.append(tier)

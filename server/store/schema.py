@@ -271,12 +271,16 @@ def _import_feature_migrations() -> None:
 
     for module in FEATURE_MIGRATION_MODULES:
         importlib.import_module(module)
+    from server.features import install  # the node's kinds and handlers, wherever its store is opened
+
+    install()
 
 
 # Feature stores that define migration sets, in apply order.
 FEATURE_MIGRATION_MODULES: list[str] = [
     "server.store.hall_schema",
     "server.store.grid_schema",
+    "server.store.platform_schema",  # after the features whose settings it moves
     "sync.leg_b_schema",
     "sync.store_schema",
 ]

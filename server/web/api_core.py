@@ -1,4 +1,6 @@
-"""Core endpoints: health, sign-in, organisation, generic case reads and transitions."""
+"""Core endpoints: health, sign-in, organisation, conflicts, calendar and audit head.
+
+Generic case lists, detail and events live in ``server.web.api_cases``."""
 
 from __future__ import annotations
 
@@ -7,30 +9,28 @@ from typing import Any
 from sqlite_utils import Database
 
 from schemas.auth import LoginRequest, LoginResponse, UserOut
-from schemas.cases import TransitionRequest
 from server import __version__
-from server.domain.engine import Draft
-from server.domain.ids import now_china, uuid7
-from server.domain.kinds import REGISTRY
-from server.domain.roles import ROLE_LABELS, STAFF_ROLES, Principal, Role
-from server.errors import AccountLocked, Conflict, NotFound, Unauthorized
+from server.domain.ids import now_china
+from server.domain.roles import ROLE_LABELS, STAFF_ROLES, Role
+from server.errors import AccountLocked, Unauthorized
 from server.store import audit, org, users
-from server.store import cases as case_store
 from server.store.calendars import current_calendar
 from server.store.schema import applied_migrations
+from server.store.scope import under
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, token_ttl
-from server.web.rules import raise_for_violation
 
 
 async def health(ctx: RequestContext) -> dict[str, Any]:
+    # Called every few seconds by monitors and load balancers, also while heavy lists run: one small
+    # query; the migration count cannot change while the node runs (migrations apply at start-up).
+    extra = ctx.services.extra
+    if "migrations" not in extra:
+        extra["migrations"] = len(ctx.store.read(applied_migrations))
+
     def read(db: Database) -> dict[str, Any]:
         meta = {k: v for k, v in db.execute("SELECT key, value FROM meta").fetchall()}
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-        return {
-            "meta": meta,
-            "journal_mode": mode,
-            "migrations": len(applied_migrations(db)),
-        }
+        return {"meta": meta, "journal_mode": mode, "migrations": extra["migrations"]}
 
     info = ctx.store.read(read)
     meta = info["meta"]
@@ -145,103 +145,13 @@ async def org_units(ctx: RequestContext) -> dict[str, Any]:
     return {"ok": True, "units": units}
 
 
-async def list_cases(ctx: RequestContext) -> dict[str, Any]:
-    p = ctx.user()
-    q = ctx.query
-    limit = min(max(int(q.get("limit", "50") or 50), 1), 500) if q.get("limit", "50").isdigit() else 50
-    sql = (
-        "SELECT id, kind, number, org_path, state, version, due_at, created_at, updated_at FROM cases"
-        " WHERE (org_path = ? OR org_path LIKE ?)"
-    )
-    params: list[Any] = [p.org_path, p.org_path + "/%"]
-    for key in ("kind", "state"):
-        if q.get(key):
-            sql += f" AND {key} = ?"
-            params.append(q[key])
-    sql += " ORDER BY created_at DESC LIMIT ?"
-    params.append(limit)
-    rows = ctx.store.query(sql, params)
-    return {"ok": True, "cases": rows}
-
-
-def _case_for(ctx: RequestContext, case_id: str) -> dict[str, Any]:
-    case = ctx.store.read(lambda db: case_store.case_row(db, case_id))
-    if case is None:
-        raise NotFound("未找到该事项", field="case_id")
-    ctx.require_scope(case["org_path"])
-    return case
-
-
-async def get_case(ctx: RequestContext) -> dict[str, Any]:
-    case_id = ctx.path["case_id"]
-    case = _case_for(ctx, case_id)
-    events = ctx.store.query(
-        "SELECT id, seq, transition, from_state, to_state, actor, role, org_unit, on_behalf_of, payload,"
-        " legal_basis, device_time, node_time FROM case_events WHERE case_id = ? ORDER BY seq",
-        [case_id],
-    )
-    kind = REGISTRY.get(case["kind"])
-    p = ctx.user()
-    available = (
-        [{"name": t.name, "label": t.label_zh, "required": list(t.required)} for t in kind.available(case["state"], p.role)]
-        if kind
-        else []
-    )
-    state_label = kind.states.get(case["state"], case["state"]) if kind else case["state"]
-    return {"ok": True, "case": {**case, "state_label": state_label}, "events": events, "available": available}
-
-
-async def post_transition(ctx: RequestContext) -> dict[str, Any]:
-    case_id = ctx.path["case_id"]
-    body: TransitionRequest = ctx.body
-    _case_for(ctx, case_id)
-    result = await apply_transition(ctx, case_id, body)
-    return result
-
-
-async def apply_transition(ctx: RequestContext, case_id: str, body: TransitionRequest) -> dict[str, Any]:
-    """Shared by every kind's transition endpoints: the engine decides, the store appends."""
-    p: Principal = ctx.user()
-    draft = Draft(
-        transition=body.transition,
-        payload=body.payload,
-        principal=p,
-        node_time=now_china(),
-        event_id=body.event_id or uuid7(),
-        on_behalf_of=body.on_behalf_of,
-        device_time=body.device_time,
-        device_id=p.device_id,
-        base_version=body.base_version,
-    )
-    node_id = ctx.services.node_id
-
-    def write(db: Database) -> case_store.TransitionResult:
-        return case_store.transition(db, case_id, draft, node_id=node_id, calendar=current_calendar(db))
-
-    with raise_for_violation():
-        result = await ctx.store.awrite(write)
-    if result.conflict_id:
-        raise Conflict(
-            f"提交冲突：{result.conflict_reason}；已记录为冲突待处理（{result.conflict_id}）",
-            [{"field": "base_version", "message": result.conflict_reason, "conflict_id": result.conflict_id}],
-        )
-    assert result.view is not None and result.event is not None
-    return {
-        "ok": True,
-        "case_id": case_id,
-        "event_id": result.event.id,
-        "state": result.view.state,
-        "version": result.view.version,
-    }
-
-
 async def list_conflicts(ctx: RequestContext) -> dict[str, Any]:
     p = ctx.user()
+    where, params = under("c.org_path", p.org_path)
     rows = ctx.store.query(
         "SELECT k.id, k.case_id, k.base_version, k.current_version, k.current_state, k.reason, k.created_at,"
-        " k.resolved_at FROM case_conflicts k JOIN cases c ON c.id = k.case_id"
-        " WHERE (c.org_path = ? OR c.org_path LIKE ?) ORDER BY k.created_at DESC LIMIT 200",
-        [p.org_path, p.org_path + "/%"],
+        f" k.resolved_at FROM case_conflicts k JOIN cases c ON c.id = k.case_id WHERE {where}"
+        " ORDER BY k.created_at DESC LIMIT 200", params,
     )
     return {"ok": True, "conflicts": rows}
 
@@ -262,10 +172,6 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/v1/auth/kek", key_encryption_key, STAFF_ROLES, "本机数据密钥的服务器端包裹密钥",
              tags=("auth",)),
     Endpoint("GET", "/api/v1/org/units", org_units, STAFF_ROLES, "本人管辖范围内的组织单元", tags=("org",)),
-    Endpoint("GET", "/api/v1/cases", list_cases, STAFF_ROLES, "本人管辖范围内的事项", tags=("cases",)),
-    Endpoint("GET", "/api/v1/cases/{case_id}", get_case, STAFF_ROLES, "事项详情与时间线", tags=("cases",)),
-    Endpoint("POST", "/api/v1/cases/{case_id}/events", post_transition, STAFF_ROLES, "办理事项（状态流转）",
-             body=TransitionRequest, writes=True, tags=("cases",)),
     Endpoint("GET", "/api/v1/conflicts", list_conflicts, STAFF_ROLES, "待处理的提交冲突", tags=("cases",)),
     Endpoint("GET", "/api/v1/audit/head", audit_head,
              frozenset({Role.DISTRICT_ADMIN, Role.STREET_ADMIN, Role.SUPERVISOR}), "审计链头", tags=("audit",)),

@@ -27,22 +27,18 @@ from schemas.grid import (
     TasksResponse,
 )
 from server.domain.grid import (
-    GRID_INCIDENT,
     KIND,
     PREVENTIVE_KIND,
-    PREVENTIVE_STATES,
     STATES,
     VERIFIER_ROLES,
-    handlers,
 )
-from server.domain.grid_rules import actions_for
 from server.domain.ids import now_china
 from server.domain.roles import STAFF_ROLES, Role, path_within
 from server.errors import NotFound, ValidationFailed
+from server.store import case_detail, grid, grid_config, grid_lists, grid_patrols
 from server.store import cases as case_store
-from server.store import grid, grid_config, grid_lists, grid_patrols, org
 from server.store.calendars import current_calendar
-from server.web import lifecycle
+from server.web import api_cases, lifecycle
 from server.web.endpoint import Endpoint, RequestContext, Services
 from server.web.rules import raise_for_violation
 
@@ -110,7 +106,8 @@ async def put_settings(ctx: RequestContext) -> dict[str, Any]:
 
 async def tasks(ctx: RequestContext) -> TasksResponse:
     p = ctx.user()
-    return TasksResponse.model_validate({"tasks": ctx.store.read(lambda db: grid_lists.tasks(db, p, now_china()))})
+    tasks = await api_cases.read(ctx, lambda db: grid_lists.tasks(db, p, now_china()))
+    return TasksResponse.model_validate({"tasks": tasks})
 
 
 async def board(ctx: RequestContext) -> BoardResponse:
@@ -119,34 +116,20 @@ async def board(ctx: RequestContext) -> BoardResponse:
     if state is not None and state not in STATES:
         raise ValidationFailed(f"未知的状态：{state}", field="state")
     hub = ctx.settings.role == "district"
-    result = ctx.store.read(lambda db: grid_lists.board(
+    result = await api_cases.read(ctx, lambda db: grid_lists.board(
         db, p.org_path, now_china(), hub=hub, state=state, emergency=_flag(ctx, "emergency"),
         overdue=_flag(ctx, "overdue"), category=q.get("category") or None))
     return BoardResponse.model_validate(result)
 
 
 async def get_incident(ctx: RequestContext) -> dict[str, Any]:
-    """One incident with its timeline and the actions open to this user (filtered as the task list is)."""
-    p = ctx.user()
+    """The generic case screen (``GET /api/v1/cases/{id}``) in the shape the grid task screen reads:
+    action names, timeline, the grid's extras (dispatched unit, merges) at the top level."""
     case = _incident(ctx, ctx.path["case_id"])
-
-    def read(db: Database) -> dict[str, Any]:
-        kind, view, _ = case_store.load_view(db, case["id"])
-        unit = org.get_unit(db, view.data["unit_code"]) if isinstance(view.data.get("unit_code"), str) else None
-        actions = actions_for(kind, view.state, p, view.data, handlers(view) if kind is GRID_INCIDENT else set(),
-                              unit["kind"] if unit else None)
-        events = [{"seq": e.seq, "transition": e.transition, "label": kind.transitions[e.transition].label_zh,
-                   "from_state": e.from_state, "to_state": e.to_state, "actor": e.actor, "role": e.role,
-                   "on_behalf_of": e.on_behalf_of, "node_time": e.node_time.isoformat(),
-                   "payload": {k: v for k, v in e.payload.items() if not k.startswith("_")}} for e in view.events]
-        merges = db.execute("SELECT duplicate_id, kept_id, merged_at FROM grid_merges WHERE kept_id = ?"
-                            " OR duplicate_id = ?", [case["id"], case["id"]]).fetchall()
-        return {"actions": actions, "events": events, "unit": unit,
-                "merges": [{"duplicate_id": m[0], "kept_id": m[1], "merged_at": m[2]} for m in merges]}
-
-    detail = ctx.store.read(read)
-    state_label = (STATES if case["kind"] == KIND else PREVENTIVE_STATES).get(case["state"], case["state"])
-    return {"ok": True, "case": {**case, "state_label": state_label}, **detail}
+    p, now = ctx.user(), now_china()
+    body = await api_cases.read(ctx, lambda db: case_detail.detail(db, case, p, current_calendar(db), now))
+    return {"ok": True, "case": body["case"], "events": body["events"],
+            "actions": [a["name"] for a in body["available"]], **body["extra"]}
 
 
 async def duplicates(ctx: RequestContext) -> dict[str, Any]:
@@ -248,9 +231,6 @@ async def grid_startup(services: Services) -> None:
 async def grid_shutdown(services: Services) -> None:
     await lifecycle.stop_loop(services, "grid_escalations")
 
-
-lifecycle.STARTUP_HOOKS.append(grid_startup)
-lifecycle.SHUTDOWN_HOOKS.append(grid_shutdown)
 
 ALL_STAFF = STAFF_ROLES
 ENDPOINTS: list[Endpoint] = [

@@ -8,8 +8,6 @@ hall's periodic task: firing the engine's timers (deemed acceptance) every minut
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from sqlite_utils import Database
@@ -17,16 +15,15 @@ from starlette.responses import HTMLResponse
 
 from schemas.hall import AppealRequest, AppealReviewRequest, CatalogueItemInput, HallSettingsRequest
 from server.domain.crypto import DataKey, b64url_encode
-from server.domain.engine import RuleViolation
-from server.domain.hall import KIND, NEXT_ACTOR_STATES, STATES, TRANSITIONS
+from server.domain.hall import KIND, STATES
 from server.domain.ids import now_china
 from server.domain.roles import DISTRICT_STAFF, STAFF_ROLES, STREET_STAFF, Role
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.node import data_key, node_key
-from server.store import audit, hall, hall_catalogue, hall_queue, hall_ratings
+from server.store import audit, case_detail, hall, hall_catalogue, hall_queue, hall_ratings
 from server.store import cases as case_store
 from server.store.calendars import current_calendar
-from server.web import lifecycle
+from server.web import api_cases
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, Services
 from server.web.rules import raise_for_violation
 from server.web.templates_receipt import render_receipt
@@ -37,7 +34,6 @@ HALL_STAFF = frozenset({R.WINDOW_CLERK, R.STREET_HANDLER, R.STREET_ADMIN, R.SUPE
 HANDLERS = frozenset({R.WINDOW_CLERK, R.STREET_HANDLER, R.STREET_ADMIN, R.COMMUNITY_WORKER, R.DISTRICT_APPROVER})
 RECEIPT_ROLES = frozenset({R.WINDOW_CLERK, R.COMMUNITY_WORKER, R.STREET_ADMIN, R.STREET_HANDLER})
 REVIEWERS = frozenset({R.SUPERVISOR, R.STREET_ADMIN, R.DISTRICT_ADMIN})
-TIMER_INTERVAL_SECONDS = 60.0
 
 
 def hall_key(services: Services) -> DataKey:
@@ -90,36 +86,29 @@ async def put_item(ctx: RequestContext) -> dict[str, Any]:
 
 
 async def get_queue(ctx: RequestContext) -> dict[str, Any]:
+    """The hall's queue: ``GET /api/v1/worklist?kind=service_application&actionable=1`` in the row shape
+    the window screens read (clocks with working days left, masked applicant, item)."""
     p = ctx.user()
     q = ctx.query
-    if q.get("state"):
-        states: frozenset[str] | None = frozenset(s for s in q["state"].split(",") if s)
-        unknown = sorted(states - set(STATES)) if states else []
-        if unknown:
-            raise ValidationFailed(f"未知的状态：{'、'.join(unknown)}", field="state")
-    elif q.get("all") == "1":
-        states = None
-    else:
-        states = NEXT_ACTOR_STATES.get(p.role)
+    states = [s for s in q.get("state", "").split(",") if s]
+    unknown = sorted(set(states) - set(STATES))
+    if unknown:
+        raise ValidationFailed(f"未知的状态：{'、'.join(unknown)}", field="state")
     now = now_china()
 
     def read(db: Database) -> list[dict[str, Any]]:
-        return hall_queue.queue(db, p.org_path, current_calendar(db), now, states=states,
+        return hall_queue.queue(db, p, current_calendar(db), now, states=states, mine_only=q.get("all") != "1",
                                 item_code=q.get("item_code", ""), channel=q.get("channel", ""),
                                 overdue_only=q.get("overdue") == "1", limit=_int(q.get("limit"), 100, 1, 500))
 
-    rows = ctx.store.read(read)
-    kind_actions = {s: [{"name": t.name, "label": t.label_zh} for t in TRANSITIONS.values()
-                        if s in t.from_states and p.role in t.roles] for s in STATES}
-    for row in rows:
-        row["available"] = kind_actions.get(row["state"], [])
+    rows = await api_cases.read(ctx, read)
     return {"ok": True, "now": now.isoformat(), "items": rows}
 
 
 async def get_overview(ctx: RequestContext) -> dict[str, Any]:
     p = ctx.user()
     now = now_china()
-    data = ctx.store.read(lambda db: hall_queue.overview(db, p.org_path, current_calendar(db), now))
+    data = await api_cases.read(ctx, lambda db: hall_queue.overview(db, p.org_path, current_calendar(db), now))
     return {"ok": True, "now": now.isoformat(), **data}
 
 
@@ -138,20 +127,12 @@ def _application_in_scope(ctx: RequestContext, case_id: str) -> tuple[dict[str, 
 
 
 async def get_application(ctx: RequestContext) -> dict[str, Any]:
+    """The generic case screen plus the application record (the receipt screen reads both)."""
     case_id = ctx.path["case_id"]
     case, app = _application_in_scope(ctx, case_id)
-    p = ctx.user()
-    events = ctx.store.query(
-        "SELECT id, seq, transition, from_state, to_state, actor, role, org_unit, on_behalf_of, payload, legal_basis,"
-        " device_time, node_time FROM case_events WHERE case_id = ? ORDER BY seq", [case_id])
-    now = now_china()
-    calendar = ctx.store.read(current_calendar)
-    clocks = {n: hall_queue.clock_now(c, calendar, now) for n, c in case["clocks"].items()}
-    available = [{"name": t.name, "label": t.label_zh, "required": list(t.required)}
-                 for t in TRANSITIONS.values() if case["state"] in t.from_states and p.role in t.roles]
-    return {"ok": True, "application": app, "case": {**case, "clocks": clocks,
-                                                     "state_label": STATES.get(case["state"], case["state"])},
-            "events": events, "available": available}
+    p, now = ctx.user(), now_china()
+    body = await api_cases.read(ctx, lambda db: case_detail.detail(db, case, p, current_calendar(db), now))
+    return {"ok": True, "application": app, **body}
 
 
 async def get_applicant(ctx: RequestContext) -> dict[str, Any]:
@@ -244,42 +225,13 @@ async def put_settings(ctx: RequestContext) -> dict[str, Any]:
     return {"ok": True, "rectification_wd": body.rectification_wd}
 
 
-# --- the periodic task: seed the catalogue once, fire timers every minute ----------------------
-
-
-async def _fire_timers_once(services: Services) -> int:
-    node_id = services.node_id
-
-    def write(db: Database) -> int:
-        return case_store.fire_timers(db, current_calendar(db), now_china(), node_id)
-
-    try:
-        return await services.store.awrite(write)
-    except RuleViolation:  # one broken case must not stop the clock for every other
-        return 0
-
-
-async def _timer_loop(services: Services, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), TIMER_INTERVAL_SECONDS)
-        if not stop.is_set():
-            await _fire_timers_once(services)
+# --- start-up (listed in server.web.lifecycle): the data key and the catalogue ---------------------
 
 
 async def hall_startup(services: Services) -> None:
     hall.configure(data_key=hall_key(services), max_attachment_bytes=services.settings.max_attachment_bytes)
     await services.store.awrite(hall_catalogue.seed_catalogue)  # idempotent: nodes made before the hall
-    await _fire_timers_once(services)  # a node started after a weekend deems what fell due meanwhile
-    lifecycle.start_loop(services, "hall_timers", _timer_loop)
 
-
-async def hall_shutdown(services: Services) -> None:
-    await lifecycle.stop_loop(services, "hall_timers")
-
-
-lifecycle.STARTUP_HOOKS.append(hall_startup)
-lifecycle.SHUTDOWN_HOOKS.append(hall_shutdown)
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/v1/catalogue/items", list_items, PUBLIC, "服务事项目录（中文检索、按类型和层级筛选）",

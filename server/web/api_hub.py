@@ -48,10 +48,9 @@ from server.errors import (
     ValidationFailed,
 )
 from server.node import node_key
+from server.store.scope import under
 from server.store.seed import get_meta
-from server.web import lifecycle
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext
-from sync import scheduler
 from sync.hub import HubError, HubSide, enrol_node, handle_begin, open_node_message, sign_reply
 from sync.hub_publish import DecisionRefused, publish_decision, publish_pending
 from sync.hub_receive import pull_packages, receive_batch
@@ -170,9 +169,9 @@ async def list_records(ctx: RequestContext) -> dict[str, Any]:
     _hub(ctx)
     p, q = ctx.user(), ctx.query
     limit = int(q["limit"]) if q.get("limit", "").isdigit() else 100
+    where, params = under("org_path", p.org_path)
     sql = ("SELECT entity, entity_id, node_id, op, org_path, data, sealed IS NOT NULL AS has_personal, node_seq,"
-           " updated_at FROM hub_records WHERE (org_path = ? OR org_path LIKE ? OR org_path = '')")
-    params: list[Any] = [p.org_path, p.org_path + "/%"]
+           f" updated_at FROM hub_records WHERE ({where} OR org_path = '')")
     for key in ("entity", "node_id"):
         if q.get(key):
             sql += f" AND {key} = ?"
@@ -257,6 +256,3 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/hub/v1/cases/{case_id}/decisions", decide, DISTRICT, "对街道提交区级的事项作出决定",
              body=DecisionRequest, writes=True, tags=("hub",)),
 ]
-
-lifecycle.STARTUP_HOOKS.append(scheduler.startup_hook)
-lifecycle.SHUTDOWN_HOOKS.append(scheduler.shutdown_hook)

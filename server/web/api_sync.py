@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-import server.store.case_event_intake  # noqa: F401  (registers the case_event envelope kind)
 from schemas.envelope import OUTBOX_MAX_ENVELOPES, OutboxRequest, OutboxResponse
 from schemas.sync_leg_a import EnrolmentRequest, RegisterDeviceRequest, RevokeDeviceRequest
 from server.domain.crypto import b64url_encode

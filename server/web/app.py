@@ -14,11 +14,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from server.config import Settings
+from server.domain.engine import RuleViolation
 from server.errors import StreetnodeError
+from server.features import install as install_features
 from server.store.db import Store
 from server.web.endpoint import Services, make_route
 from server.web.openapi import build_openapi
 from server.web.routes import all_endpoints
+from server.web.rules import on_rule_violation
 from server.web.static import pwa_app
 
 log = logging.getLogger("streetnode")
@@ -52,6 +55,7 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     """Build the app. The store opens in the lifespan (or is passed in already open)."""
+    install_features()
     own_store = store is None
     store = store or Store(settings.db_path)
     services = Services(settings=settings, store=store, node_id=settings.node_id)
@@ -83,6 +87,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         routes=routes,
         exception_handlers={
             StreetnodeError: on_streetnode_error,
+            RuleViolation: on_rule_violation,  # the engine's refusals: one mapping for every route
             HTTPException: on_http_error,
             Exception: on_unexpected,
         },

@@ -1,12 +1,22 @@
-"""Mapping domain rule violations to HTTP errors (403 / 404 / 409 / 422)."""
+"""Mapping domain rule violations to HTTP errors (403 / 404 / 409 / 422), once for every route.
+
+``create_app`` registers ``on_rule_violation`` as the app's handler for ``RuleViolation``, so an
+endpoint lets the engine's violation propagate and the error envelope of DESIGN.md §7 comes out
+the same everywhere; a route that forgets a wrapper can no longer turn a domain refusal into a 500.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
 from server.domain.engine import RuleViolation
 from server.errors import Conflict, Forbidden, NotFound, StreetnodeError, ValidationFailed
+
+__all__ = ["on_rule_violation", "to_http"]
 
 _BY_KIND: dict[str, type[StreetnodeError]] = {
     "forbidden": Forbidden,
@@ -24,12 +34,18 @@ class IdConflict(Conflict):
 
 def to_http(exc: RuleViolation) -> StreetnodeError:
     cls = IdConflict if exc.code == "id_conflict" else _BY_KIND.get(exc.kind, ValidationFailed)
-    err = cls(exc.message, [{"field": exc.field or "transition", "message": exc.message, "rule": exc.code}])
-    return err
+    return cls(exc.message, [{"field": exc.field or "transition", "message": exc.message, "rule": exc.code}])
+
+
+async def on_rule_violation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RuleViolation)
+    err = to_http(exc)
+    return JSONResponse(err.envelope(), status_code=err.status)
 
 
 @contextmanager
 def raise_for_violation() -> Iterator[None]:
+    """Obsolete: the app-wide handler does this. Kept only while a few routes still call it."""
     try:
         yield
     except RuleViolation as exc:

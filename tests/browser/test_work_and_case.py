@@ -5,6 +5,8 @@ accepts a hall application — each from the role's own work list, each checked 
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,11 +67,18 @@ def open_from_work_list(page: Any, node: Node, case_id: str, action: str) -> Non
 ACKED = "async () => (await window.streetnode.outbox.list()).filter((i) => i.caseId && i.state === 'acked').length"
 
 
-def submit_and_sync(page: Any) -> None:
-    """Submit the open form; wait until the node has accepted the act (the outbox item is acked)."""
+def submit_and_sync(page: Any, timeout_s: float = 30.0) -> None:
+    """Submit the open form; wait until the node has accepted the act (the outbox item is acked).
+
+    Polled from here: ``wait_for_function`` does not await a predicate's promise (a pending promise
+    is truthy), and the outbox can only be read asynchronously."""
     before = page.evaluate(ACKED)
     page.click("#act-form button[type=submit]")
-    page.wait_for_function(f"async () => (await ({ACKED})()) > {before}", timeout=30000)
+    deadline = time.monotonic() + timeout_s
+    while page.evaluate(ACKED) <= before:
+        assert time.monotonic() < deadline, page.evaluate(
+            "async () => (await window.streetnode.outbox.list()).map((i) => [i.title, i.state, i.lastError])")
+        page.wait_for_timeout(100)
 
 
 def test_leader_and_dispatcher_move_a_grid_incident_from_their_work_lists(
@@ -154,6 +163,7 @@ def test_leader_and_dispatcher_move_a_grid_incident_from_their_work_lists(
 
 
 def test_clerk_accepts_a_hall_application_from_the_work_list(page: Any, node: Node, seeder: Seeder) -> None:
+    seeder.application()  # a second open case, so the scope's list has more than one page of one
     case_id = seeder.application()
     detail = seeder.case(case_id, "clerk")
     originals = detail["case"]["data"]["originals_required"]
@@ -176,7 +186,8 @@ def test_clerk_accepts_a_hall_application_from_the_work_list(page: Any, node: No
     page.wait_for_selector(".case-state:has-text('已受理')")
     assert seeder.state(case_id) == "accepted"
 
-    # The whole scope, one case a page: the node's cursor leads to the next page.
+    # The whole scope, one case a page: the node's cursor leads to the next page (the work list holds
+    # open cases, so a second open one makes the second page).
     if node.has("get", "/api/v1/worklist"):
         page.goto(node.url + "/#/work?mine=0&size=1")
         page.wait_for_selector("ul.worklist li")
@@ -198,3 +209,51 @@ def test_every_staff_role_starts_from_its_work_list(page: Any, node: Node) -> No
         return roles.map((r) => tabsFor(r)[0]);
     }""", list(STAFF))
     assert first_tabs == [["/work", "待办"]] * len(STAFF)
+
+
+def test_grid_member_verifies_on_site_from_the_case_screen(browser: Any, page: Any, node: Node, seeder: Seeder) -> None:
+    """The payload form's own widgets: a required yes/no, photos from the camera, a GPS fix."""
+    open_app(page, node)
+    case_id = seeder.report(jpeg_bytes(page, 1000, 750), "井盖破损，行人易绊倒")
+    seeder.step(case_id, "clerk", "accept")
+    ctx, grid = staff_page(browser, node, "grid2")
+    try:
+        enrol(grid, node)  # photos travel as the signed envelope's attachments
+        open_from_work_list(grid, node, case_id, "现场核实")
+        grid.click("#act-form button[type=submit]")
+        grid.wait_for_selector("#act-errors:has-text('请按提示补全')")  # 情况是否属实 is a choice, not a default
+        grid.check("input[name=genuine][value=yes]")
+        grid.set_input_files("#ph-in-verify_photos", files=[
+            {"name": "v.jpg", "mimeType": "image/jpeg", "buffer": jpeg_bytes(grid, 1600, 1200)}])
+        grid.wait_for_selector("#ph-verify_photos img")
+        grid.click("#gps-verify_location")
+        grid.wait_for_function("() => document.querySelector('#loc-verify_location').textContent.startsWith('GPS')")
+        assert_accessible(grid, "46-case-grid-verify")
+        submit_and_sync(grid)
+        assert seeder.state(case_id) == "verified"
+        verify = [e for e in seeder.case(case_id)["events"] if e["transition"] == "verify"][0]
+        payload = verify["payload"] if isinstance(verify["payload"], dict) else json.loads(verify["payload"])
+        assert payload["genuine"] is True and len(payload["verify_photos"]) == 1
+        assert abs(payload["verify_location"]["lat"] - 23.1318) < 0.001
+        assert not grid.js_errors
+    finally:
+        ctx.close()
+
+
+def test_a_duplicate_report_is_merged_from_the_case_screen(page: Any, node: Node, seeder: Seeder) -> None:
+    """并单 has its own screen on the node (two cases in one write): offered on the case screen, online."""
+    open_app(page, node)
+    kept = seeder.report(jpeg_bytes(page, 900, 600), "路灯不亮（先报）")
+    duplicate = seeder.report(jpeg_bytes(page, 902, 600), "路灯不亮（后报）", username="grid2")
+    open_app(page, node, "#/login")
+    login(page, "clerk")
+    page.goto(node.url + f"/#/case/{duplicate}")
+    page.wait_for_selector(f"button[data-into='{kept}']")
+    screenshot(page, "47-case-duplicates")
+    page.click(f"button[data-into='{kept}']")
+    page.fill("#merge-reason", "同一处路灯，重复上报")
+    page.click("dialog button:has-text('确认并单')")
+    page.wait_for_selector(".case-state:has-text('已并单')")
+    assert seeder.state(duplicate) == "merged"
+    assert "absorb" in [e["transition"] for e in seeder.case(kept)["events"]]
+    assert not page.js_errors

@@ -4,6 +4,7 @@ by a person, and a merge keeps both reports' history."""
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,7 +29,9 @@ def test_emergency_is_escalated_filed_at_once_and_first_on_the_board(client: Tes
     assert row["data"]["emergency"] is True and row["data"]["priority_sync"] is True
     assert [e["case_id"] for e in store.read(grid.pending_escalations)] == [cid]
     assert store.query("SELECT entity FROM change_log WHERE entity = 'grid_escalation' AND entity_id = ?", [cid])
-    assert store.query("SELECT action FROM audit_log WHERE action = 'grid.escalate' AND object_id = ?", [cid])
+    # one audit entry for the report's envelope; the escalation it caused is listed in it
+    (entry,) = store.query("SELECT detail FROM audit_log WHERE action = 'case.report' AND object_id = ?", [cid])
+    assert [e["action"] for e in json.loads(entry["detail"])["also"]] == ["grid.escalate"]
     # 先处置后核实: the shift leader files an emergency straight away, the clock is in natural hours
     step(client, auth, "leader", cid, "file")
     step(client, auth, "dispatcher", cid, "dispatch", unit_code="440106-ZJJ")

@@ -14,7 +14,7 @@ from server.domain.crypto import b64url_decode, verify_signature
 from server.domain.ids import now_china
 from server.node import node_key
 from server.store.db import Store
-from server.web import api_hall
+from server.web import lifecycle
 from server.web.app import create_app
 from tests.conftest import Logins
 from tests.hall.helpers import ID_CARD, PHONE, form, submit, submitted
@@ -66,6 +66,6 @@ def test_running_node_fires_overdue_timers_on_start(settings: Settings) -> None:
     with TestClient(create_app(settings)) as c:  # the startup hook runs the first round at once
         services = c.app.state.services  # type: ignore[attr-defined]
         state = services.store.query("SELECT state FROM cases WHERE id = ?", [case_id])[0]["state"]
-        assert "hall_timers" in services.extra
+        assert lifecycle.TIMER_LOOP in services.extra
     assert state == "deemed_accepted"
-    assert api_hall.TIMER_INTERVAL_SECONDS == 60.0
+    assert lifecycle.TIMER_INTERVAL_SECONDS == 60.0

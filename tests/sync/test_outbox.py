@@ -226,8 +226,8 @@ def test_a_refused_item_leaves_only_its_quarantine_row_and_the_batch_goes_on(
     assert count(store, "SELECT COUNT(*) AS n FROM case_events WHERE case_id = ?", [bad["submission_id"]]) == 0
     assert count(store, "SELECT COUNT(*) AS n FROM submissions WHERE id = ?", [bad["submission_id"]]) == 0
     assert quarantined(store, settings, bad["submission_id"])[0]["status"] == status
-    # two cases (each: create audit + receipt audit) and one quarantine entry were audited, nothing more
-    assert count(store, "SELECT COUNT(*) AS n FROM audit_log") == before + 5
+    # two cases (one entry per accepted submission) and one quarantine entry were audited, nothing more
+    assert count(store, "SELECT COUNT(*) AS n FROM audit_log") == before + 3
 
 
 def test_case_event_moves_a_case_and_a_stale_base_version_becomes_a_conflict(

@@ -150,3 +150,10 @@ def test_pwa_mount_serves_worker_uncached_and_manifest_typed(tmp_path: Path) -> 
         man = c.get("/manifest.webmanifest")
         assert man.headers["content-type"].startswith("application/manifest+json")
         assert c.get("/").status_code == 200
+
+
+def test_generic_case_endpoints_are_in_the_matrix_for_every_staff_role() -> None:
+    by_name = {ep.name: ep for ep in PROTECTED}
+    for name in ("GET /api/v1/kinds", "GET /api/v1/kinds/{kind}", "GET /api/v1/worklist",
+                 "GET /api/v1/cases/{case_id}", "POST /api/v1/cases/{case_id}/events"):
+        assert by_name[name].roles == STAFF_ROLES, name

@@ -14,6 +14,7 @@ import { syncNow } from '../actions.js';
 import { declaredActions, kindLabel, loadKinds, stateLabel, transitionOf } from '../kinds.js';
 import { actionForm } from '../actform.js';
 import { loadSchema } from '../schemaform.js';
+import { showDuplicates } from '../duplicates.js';
 import { clocksHTML, currentClockLine, lastInstruction, photoRefs, photoURL, summaryRows, timelineHTML } from '../caseview.js';
 
 // Payload schemas shipped with the app, for a node whose case detail and kinds carry none.
@@ -80,6 +81,7 @@ export async function render(main, [id]) {
             : html`<p class="muted">当前没有需要您办理的操作。</p>`}
         <div id="act-form-root"></div>
       </section>
+      <div id="dup-root"></div>
       ${rows.length ? html`<section class="card" aria-labelledby="sum-h"><h2 id="sum-h">基本情况</h2>
         <dl class="kv">${rows.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl></section>` : ''}
       ${photos.length ? html`<section class="card" aria-labelledby="ph-h"><h2 id="ph-h">照片（${photos.length}）</h2>
@@ -101,6 +103,7 @@ export async function render(main, [id]) {
     }
     if (openAction && !waiting.length && actions.some((a) => a.name === openAction)) open(openAction);
     loadPhotos(main);
+    if (!r.stale && !waiting.length) showDuplicates($('#dup-root', main), c, draw);
   };
   await draw();
   // Redraw when the outbox moves (an act uploaded, refused) so the new state and actions show.

@@ -137,6 +137,17 @@ export async function render(main, _params, query) {
       : html`<p class="muted empty">${q.mine ? '暂无需要您办理的事项。' : '没有符合条件的事项。'}</p>`}
     <div class="btn-row">${q.cursor ? html`<a class="btn" href="${href(q, { cursor: '', page: 1 })}">回到第一页</a>` : ''}
       ${r.next ? html`<a class="btn btn-primary" href="${href(q, { cursor: r.next, page: q.page + 1 })}">下一页</a>` : ''}</div>`);
+  if (!r.stale) keepForOffline(r.items);
   const pick = main.querySelector('#state-pick');
   if (pick) pick.addEventListener('change', () => go(href(q, { state: pick.value, cursor: '', page: 1 }).slice(1)));
+}
+
+const OFFLINE_DETAILS = 10;
+
+/** Keep the first cases of a list just seen online, so they open offline too (a tablet that is not
+ *  enrolled has no change-feed pull to do it). In the background, one at a time; failures ignored. */
+async function keepForOffline(items) {
+  for (const i of items.slice(0, OFFLINE_DETAILS)) {
+    try { await cachedGet(`/api/v1/cases/${encodeURIComponent(i.id)}`, { personal: true }); } catch (_) { return; }
+  }
 }
