@@ -14,7 +14,6 @@ from server.domain.ids import now_china
 from server.domain.roles import ROLE_LABELS, STAFF_ROLES, Role
 from server.errors import AccountLocked, Unauthorized
 from server.store import audit, org, users
-from server.store.calendars import current_calendar
 from server.store.schema import applied_migrations
 from server.store.scope import under
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, token_ttl
