@@ -1,4 +1,4 @@
-"""Core endpoints: health, sign-in, organisation, conflicts, calendar and audit head.
+"""Core endpoints: health, sign-in, organisation, conflicts and audit head.
 
 Generic case lists, detail and events live in ``server.web.api_cases``."""
 
