@@ -8,6 +8,7 @@ handler and the domain. ``export_json_schemas`` writes the forms the PWA renders
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -169,6 +170,34 @@ class EndSpecialPayload(_HallStep):
     result: Text = Field(max_length=2000, title="特别程序结果")
 
 
+class ReceiveCorrectionPayload(_HallStep):
+    """补正受理：the acceptance period runs again from the day the corrected materials were received."""
+
+    received_on: date | None = Field(None, title="收到补正材料日期", description="邮寄等非当面补正时填写；缺省为登记时间")
+
+
+class SpecialProcedurePayload(_HallStep):
+    """特别程序申请 (行政许可法 art. 45): the procedure, why, and how the applicant was told in writing.
+
+    Only the item's declared special steps not counted in the limit, or the procedures art. 45 names,
+    pause the clock; the domain guard checks the name against the catalogue.
+    """
+
+    procedure: Text = Field(max_length=100, title="特别程序",
+                            description="办事指南列明的特殊环节，或听证、招标、拍卖、检验、检测、检疫、鉴定、专家评审")
+    reason: Text = Field(max_length=500, title="理由")
+    notice: Text = Field(max_length=500, title="书面告知申请人情况")
+
+
+class ExtensionPayload(_HallStep):
+    """延期 (行政许可法 art. 42): once, at most 10 working days, within the limit, on the head's approval."""
+
+    days: int = Field(ge=1, le=10, title="延长工作日数")
+    reason: Text = Field(max_length=500, title="延期理由")
+    approver: str = Field("", max_length=50, title="批准人")
+    notified_on: date | None = Field(None, title="告知申请人日期")
+
+
 class DecidePayload(_HallStep):
     outcome: Literal["approved", "refused"] = Field(title="办结结果（准予 / 不予）")
     reasons: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]] = Field(
@@ -180,8 +209,6 @@ class DeliverPayload(_HallStep):
     method: Literal["window", "courier", "e_licence", "post"] = Field(title="送达方式")
 
 
-# Transitions whose fields are still changing with the clock rules (特别程序 from the catalogue's declared
-# steps, extensions with approver and notice date, the correction's receipt date) get their models with them.
 TRANSITION_PAYLOADS: dict[str, type[Input]] = {
     "pre_review_pass": PreReviewPassPayload,
     "pre_review_return": PreReviewReturnPayload,
@@ -189,11 +216,14 @@ TRANSITION_PAYLOADS: dict[str, type[Input]] = {
     "book_appointment": BookAppointmentPayload,
     "onsite_check": OnsiteCheckPayload,
     "correction_notice": CorrectionNoticePayload,
+    "receive_correction": ReceiveCorrectionPayload,
     "hand_up": HandUpPayload,
     "accept": AcceptPayload,
     "not_accept": NotAcceptPayload,
     "start_handling": StartHandlingPayload,
+    "start_special": SpecialProcedurePayload,
     "end_special": EndSpecialPayload,
+    "extend": ExtensionPayload,
     "decide": DecidePayload,
     "deliver": DeliverPayload,
 }

@@ -225,6 +225,27 @@ def user_add(ctx: click.Context, username: str, display_name: str, role: str, or
     click.echo(f"已创建账号 {username}（{uid}）")
 
 
+@user.command("unlock")
+@click.argument("username")
+@click.pass_context
+def user_unlock(ctx: click.Context, username: str) -> None:
+    """Lift the sign-in locks of an account (from every client), after checking who is asking."""
+    from server.store import audit as audit_store
+    from server.store.login_guard import unlock
+
+    s = _settings(ctx)
+
+    def lift(db: Any) -> int:
+        n = unlock(db, username)
+        audit_store.append(db, actor="cli", role="system", action="user.unlock", object_type="user",
+                           object_id=username, detail={"locks_lifted": n})
+        return n
+
+    with Store(s.db_path) as store:
+        n = store.write(lift)
+    click.echo(f"已解除账号 {username} 的登录限制（{n} 处）" if n else f"账号 {username} 没有登录限制")
+
+
 @main.command()
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)

@@ -33,6 +33,14 @@ ALLOWED_MIME: dict[str, tuple[bytes, ...]] = {
     "image/png": (b"\x89PNG\r\n\x1a\n",),
     "application/pdf": (b"%PDF-",),
 }
+# How each type ends: a file whose head says JPEG but whose body is markup (an SVG, an HTML page with
+# script) does not end like a JPEG. PDF writers may add a few bytes after %%EOF; PNG ends exactly.
+_TRAILERS: dict[str, tuple[bytes, int]] = {
+    "image/jpeg": (b"\xff\xd9", 2),
+    "image/png": (b"IEND\xaeB`\x82", 8),
+    "application/pdf": (b"%%EOF", 1024),
+}
+_MARKUP = (b"<svg", b"<script", b"<html", b"<!doctype html", b"<?xml")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
@@ -135,22 +143,29 @@ class BlobStore:
     def finish(self, sha256: str, mime: str) -> int:
         """Verify the complete partial file and move it into place; returns its size.
 
-        A hash mismatch discards the partial file (the tablet must send it again); a file whose
-        first bytes do not match its declared type is refused the same way.
+        A hash mismatch discards the partial file (the tablet must send it again); a file whose first
+        bytes or whose end do not match its declared type, or an image with markup behind its header,
+        is refused the same way.
         """
         part = self.part_path(sha256)
         digest = hashlib.sha256()
         size = 0
+        tail = b""
         with open(part, "rb") as fh:
-            head = fh.read(16)
+            head = fh.read(4096)
             fh.seek(0)
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
                 size += len(block)
+                tail = (tail + block)[-1024:]
         if digest.hexdigest() != sha256:
             part.unlink(missing_ok=True)
             raise ValidationFailed("附件内容与其 sha256 不符，请重新上传", field="sha256")
-        if not any(head.startswith(magic) for magic in ALLOWED_MIME[mime]):
+        trailer, window = _TRAILERS[mime]
+        # markup right behind an image header is an SVG or a page dressed as a photo (binary PDF text may
+        # legitimately contain such words, so only images are checked)
+        markup = mime.startswith("image/") and any(m in head.lower() for m in _MARKUP)
+        if not any(head.startswith(magic) for magic in ALLOWED_MIME[mime]) or markup or trailer not in tail[-window:]:
             part.unlink(missing_ok=True)
             raise UnsupportedMediaType(f"附件内容不是声明的 {mime} 格式", field="content-type")
         target = self.path(sha256)

@@ -50,7 +50,7 @@ def register_projector(entity: str, projector: Projector) -> Projector:
 
 
 def parse_limit(text: str | None) -> int:
-    if text is None or not text.isdigit():
+    if text is None or not (text.isascii() and text.isdigit()):
         return DEFAULT_LIMIT
     return min(max(int(text), 1), MAX_LIMIT)
 

@@ -22,11 +22,15 @@ import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
-from server.domain.clocks import ClockSpec, ClockState, ClockUnit, reset
+# ClockAction and StartAt are re-exported: kinds declare their clock effects with them.
+from server.domain.clock_effects import ClockAction as ClockAction
+from server.domain.clock_effects import ClockEffect, EffectContext, apply_effect
+from server.domain.clock_effects import StartAt as StartAt
+from server.domain.clocks import ClockSpec, ClockState, ClockUnit
 from server.domain.event_time import NODE_TIME_BASIS as NODE_TIME_BASIS
 from server.domain.event_time import EventTime as EventTime
 from server.domain.event_time import EventTimeRule, default_event_time, settle_event_time
@@ -37,7 +41,7 @@ from server.domain.views import KindViews, check_views
 __all__ = [
     "CLOCK_OVERRIDES", "CREATE", "NODE_TIME_BASIS", "PARENT", "SAME_STATE", "SYSTEM_ROLE", "CaseKind", "CaseView",
     "ClockAction", "ClockEffect", "Draft", "Event", "EventTime", "EventTimeRule", "Guard", "Invariant", "Reducer",
-    "Refusal", "Route", "RuleViolation", "Timer", "Transition", "advance", "apply_event", "clock_overrides",
+    "Refusal", "Route", "RuleViolation", "StartAt", "Timer", "Transition", "advance", "apply_event", "clock_overrides",
     "decide", "default_event_time", "fold", "merge_payload",
 ]
 
@@ -47,17 +51,7 @@ SAME_STATE = "__same__"  # to-state of an annotation: the event keeps the case w
 CLOCK_OVERRIDES = "_clocks"  # creating payload key: {clock: {"unit", "duration", "label_zh"?}} per case
 PARENT = "_parent"  # creating payload key of a child case: its parent case's id (the store checks it)
 
-ClockAction = Literal["start", "pause", "resume", "stop", "reset", "extend"]
-
-
-@dataclass(frozen=True)
-class ClockEffect:
-    clock: str
-    action: ClockAction
-    amount: int = 0  # for "extend": a fixed amount, or
-    amount_field: str | None = None  # the payload field holding it (validated by the transition)
-    # For "start" (and "reset" of a clock not yet started), ``amount_field`` names the payload field
-    # holding this case's duration (e.g. a service item's promised limit); absent or < 1: no clock.
+# ClockAction, ClockEffect and StartAt are declared with the clocks (clock_effects.py) and re-exported.
 
 
 @dataclass(frozen=True)
@@ -300,34 +294,14 @@ def apply_event(kind: CaseKind, view: CaseView | None, event: Event, org_path: s
 
 
 def _apply_clock(kind: CaseKind, view: CaseView, eff: ClockEffect, event: Event) -> None:
-    at = _clock_time(event)
-    cur = view.clocks.get(eff.clock)
-    if eff.action == "start" or (cur is None and eff.action == "reset"):
-        spec = view.clock_specs.get(eff.clock, kind.clocks[eff.clock])  # per-case ``_clocks`` override
-        if eff.amount_field is not None:  # a per-case duration (see ClockEffect)
-            amount = event.payload.get(eff.amount_field)
-            if not isinstance(amount, int) or amount < 1:
-                return
-            spec = replace(spec, duration=amount)
-        view.clocks[eff.clock] = ClockState(spec=spec, started_at=at)
-    elif cur is None:
-        return  # effect on a clock that never started: nothing to pause or stop
-    elif eff.action == "reset":
-        view.clocks[eff.clock] = reset(cur, at)
-    elif eff.action == "pause" and not _paused(cur):
-        view.clocks[eff.clock] = cur.pause(at, _label(kind, event))
-    elif eff.action == "resume" and _paused(cur):
-        view.clocks[eff.clock] = cur.resume(at)
-    elif eff.action == "stop" and cur.stopped_at is None:
-        view.clocks[eff.clock] = cur.stop(at)
-    elif eff.action == "extend":
-        amount = int(event.payload.get(eff.amount_field, 0)) if eff.amount_field else eff.amount
-        reason = str(event.payload.get("reason", "")) or _label(kind, event)
-        view.clocks[eff.clock] = cur.extend(amount, reason, at)
+    spec = view.clock_specs.get(eff.clock, kind.clocks[eff.clock])  # per-case ``_clocks`` override
+    ctx = EffectContext(at=_clock_time(event), payload=event.payload, data=view.data, label=_label(kind, event),
+                        legal_basis=event.legal_basis)
+    apply_effect(view.clocks, spec, eff, ctx)
 
 
 def _paused(clock: ClockState) -> bool:
-    return bool(clock.pauses) and clock.pauses[-1].to_at is None
+    return clock.is_paused()
 
 
 def _label(kind: CaseKind, event: Event) -> str:

@@ -17,9 +17,14 @@ clocks; deemed acceptance (a ``Timer``) does not, so they count "from the day of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from schemas.hall import TRANSITION_PAYLOADS as P
 from schemas.hall import HallSettings
-from server.domain.clocks import ClockSpec, ClockUnit
+from server.domain.clock_explain import fmt_instant
+from server.domain.clock_rules import clock_due, expired, extension_refusal
+from server.domain.clocks import EXTENSION_RULES, ClockSpec, ClockUnit
 from server.domain.engine import (
     CREATE,
     SYSTEM_ROLE,
@@ -42,14 +47,21 @@ ART32 = "《中华人民共和国行政许可法》第三十二条"
 ART42 = "《中华人民共和国行政许可法》第四十二条"
 ART44 = "《中华人民共和国行政许可法》第四十四条"
 ART45 = "《中华人民共和国行政许可法》第四十五条"
-MAX_EXTENSION_WD = 10  # art. 42: +10 working days with the head's approval
+EXTENSION = EXTENSION_RULES["行政许可"]  # art. 42: +10 working days, once, with the head's approval
+MAX_EXTENSION_WD = EXTENSION.cap
+# art. 45: procedures never counted in the limit, whether or not the item's guide lists them
+ART45_KINDS = ("听证", "招标", "拍卖", "检验", "检测", "检疫", "鉴定", "专家评审")
+SPECIAL_KEY = "special"  # the pause key of a special procedure: end_special resumes exactly it
+DEEMED_NOTE = "视为受理，自收到申请材料之日起计算"
+CORRECTION_RESET = "收到补正材料，自收到补正之日起重新计算"
+ACCEPT_RESET = "受理申请，办结时限自受理之日起计算"
 
 # Fields the creating event sets from the catalogue and the intake; no later event may change them,
 # or a client could relabel a district item as a street item to decide it at the street.
 PROTECTED_FIELDS = frozenset({
     "item_code", "item_name", "item_version", "item_level", "item_type", "item_accepted_at",
     "promised_limit_wd", "statutory_limit_wd", "originals_required", "home_path", "district_path",
-    "applicant_ref", "applicant_name_masked", "channel",
+    "applicant_ref", "applicant_name_masked", "channel", "item_legal_basis", "special_steps",
 })
 ROUTED_TRANSITIONS = frozenset({"submit", "hand_up", "decide"})
 
@@ -129,13 +141,59 @@ def _items_listed(view: CaseView, draft: Draft) -> str | None:
 
 
 def _extension_within_limit(view: CaseView, draft: Draft) -> str | None:
-    days = draft.payload.get("days")
-    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
-        return "延长天数须为正整数"
-    used = sum(int(e.payload.get("days", 0)) for e in view.events if e.transition == "extend")
-    if used + days > MAX_EXTENSION_WD:
-        return f"延长合计不得超过 {MAX_EXTENSION_WD} 个工作日（已延长 {used} 个工作日）"
-    return None
+    """Art. 42: one extension of at most 10 WD, decided before the statutory limit runs out.
+
+    Several extensions adding up to 10 WD are refused: the article grants "可以延长十日" once, on the
+    head's approval of the reasons given to the applicant; a second request is a second decision the
+    law does not provide for. An extension after the deadline would hide a breach that already happened.
+    """
+    clock = view.clocks.get("statutory")
+    if clock is None:
+        days = draft.payload.get("days")
+        ok = isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= MAX_EXTENSION_WD
+        return None if ok else f"延长期限须为 1 至 {MAX_EXTENSION_WD} 个工作日"
+    return extension_refusal(clock, EXTENSION, draft.payload.get("days"), draft,
+                             clock_due(view, "statutory", draft.context))
+
+
+def _within_acceptance_period(view: CaseView, draft: Draft) -> str | None:
+    """Art. 32: after 5 WD without a correction notice the application is accepted by law; the rule holds
+    here, not only in the deemed-acceptance timer, which may not have run (node off, late sync)."""
+    due = expired(view, "acceptance", draft)
+    if due is None or due.due_at is None:
+        return None
+    return (f"受理审查期限已于 {fmt_instant(due.due_at)} 届满，依法自收到申请材料之日起即为受理，"
+            f"不能再要求补正（{ART32}）")
+
+
+def _special_steps(view: CaseView) -> list[Mapping[str, Any]]:
+    steps = view.data.get("special_steps") or []
+    return [s for s in steps if isinstance(s, Mapping)]
+
+
+def _declared_special_step(view: CaseView, draft: Draft) -> str | None:
+    """Art. 45: only the item's declared special steps that are not counted in the limit, or the
+    procedures the article names, may pause the clock; free text never does."""
+    procedure = str(draft.payload.get("procedure") or "").strip()
+    step = next((s for s in _special_steps(view) if s.get("name") == procedure), None)
+    if step is not None:
+        if step.get("pauses_clock"):
+            return None
+        return f"「{procedure}」按办事指南计入法定办结时限，不能暂停计时"
+    if procedure in ART45_KINDS:
+        return None
+    declared = [str(s.get("name")) for s in _special_steps(view) if s.get("pauses_clock")]
+    allowed = "、".join([*declared, *ART45_KINDS])
+    return f"特别程序须为本事项办事指南列明的特殊环节或{ART45}所列程序：{allowed}"
+
+
+def _special_record(data: Mapping[str, Any], payload: Mapping[str, Any]) -> tuple[str, str]:
+    """The pause names the procedure and its article: the catalogue's basis for a declared step, else art. 45."""
+    procedure = str(payload.get("procedure") or "").strip()
+    steps = [s for s in data.get("special_steps") or [] if isinstance(s, Mapping)]
+    step = next((s for s in steps if s.get("name") == procedure), None)
+    basis = str(step.get("legal_basis") or "") if step is not None else ""
+    return f"特别程序「{procedure}」", basis or ART45
 
 
 def _outcome(view: CaseView, draft: Draft) -> str | None:
@@ -193,12 +251,17 @@ def _start(clock: str, field: str | None = None) -> ClockEffect:
     return ClockEffect(clock, "start", amount_field=field)
 
 
-def _decision(action: ClockAction) -> tuple[ClockEffect, ...]:
+def _decision(action: ClockAction, reason: str = "") -> tuple[ClockEffect, ...]:
     """The promised and statutory clocks move together (domain.md §1.7: they run side by side)."""
     if action in ("start", "reset"):  # the durations come from the item, carried by the creating event
-        return (ClockEffect("promised", action, amount_field="promised_limit_wd"),
-                ClockEffect("statutory", action, amount_field="statutory_limit_wd"))
-    return (ClockEffect("promised", action), ClockEffect("statutory", action))
+        return (ClockEffect("promised", action, amount_field="promised_limit_wd", reason=reason),
+                ClockEffect("statutory", action, amount_field="statutory_limit_wd", basis_field="item_legal_basis",
+                            reason=reason))
+    return (ClockEffect("promised", action, reason=reason), ClockEffect("statutory", action, reason=reason))
+
+
+def _special(action: ClockAction) -> tuple[ClockEffect, ...]:
+    return tuple(ClockEffect(c, action, key=SPECIAL_KEY, describe=_special_record) for c in ("promised", "statutory"))
 
 
 ALL_WAITING = _fs("submitted", "pre_passed", "appointment", "onsite_checked", "handed_up")
@@ -226,21 +289,24 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
                guards=(_originals_verified,),
                payload=P["onsite_check"]),
     Transition("correction_notice", "correction_notice", ALL_WAITING, _fs(R.WINDOW_CLERK, R.DISTRICT_APPROVER),
-               "一次性补正告知", required=("items",), guards=(_items_listed,), legal_basis=ART32,
-               clocks=(ClockEffect("acceptance", "stop"), *_decision("pause")),
+               "一次性补正告知", required=("items",), guards=(_items_listed, _within_acceptance_period),
+               legal_basis=ART32, clocks=(ClockEffect("acceptance", "stop"), *_decision("pause")),
                payload=P["correction_notice"]),
     Transition("receive_correction", "correction_received", _fs("correction_notice"),
-               _fs(R.WINDOW_CLERK, R.COMMUNITY_WORKER, R.DISTRICT_APPROVER), "补正受理",
-               clocks=(ClockEffect("acceptance", "reset"), *_decision("reset"))),
+               _fs(R.WINDOW_CLERK, R.COMMUNITY_WORKER, R.DISTRICT_APPROVER), "补正受理", legal_basis=ART32,
+               clocks=(ClockEffect("acceptance", "reset", reason=CORRECTION_RESET),
+                       *_decision("reset", CORRECTION_RESET)),
+               payload=P["receive_correction"], receipt_field="received_on"),
     Transition("hand_up", "handed_up", _fs("onsite_checked", "correction_received"), _fs(R.WINDOW_CLERK),
                "报送区级部门", tiers=_fs(Tier.STREET), guards=(_district_item,), route=_to_district,
                payload=P["hand_up"]),
     Transition("accept", "accepted", _fs("onsite_checked", "correction_received", "handed_up"),
                _fs(R.WINDOW_CLERK, R.DISTRICT_APPROVER), "受理", guards=(tier_for_level,),
-               clocks=(ClockEffect("acceptance", "stop"), *_decision("reset")),
+               clocks=(ClockEffect("acceptance", "stop"), *_decision("reset", ACCEPT_RESET)),
                payload=P["accept"]),
     Transition("deem_accept", "deemed_accepted", AWAITING_ACCEPTANCE, _fs(SYSTEM_ROLE), "视为受理",
-               legal_basis=ART32, clocks=(ClockEffect("acceptance", "stop"),)),
+               legal_basis=ART32, clocks=(ClockEffect("acceptance", "stop", reason="视为受理"),
+                                          *_decision("note", DEEMED_NOTE))),
     Transition("not_accept", "not_accepted", AWAITING_ACCEPTANCE, _fs(R.WINDOW_CLERK, R.DISTRICT_APPROVER),
                "不予受理", required=("reasons",), guards=(tier_for_level,), legal_basis=ART32,
                clocks=(ClockEffect("acceptance", "stop"), *_decision("stop")),
@@ -250,17 +316,18 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
                payload=P["start_handling"]),
     Transition("start_special", "special_procedure", _fs("in_approval"),
                _fs(R.STREET_HANDLER, R.STREET_ADMIN, R.DISTRICT_APPROVER), "特别程序",
-               required=("procedure", "reason", "notice"), guards=(tier_for_level,), legal_basis=ART45,
-               clocks=_decision("pause")),
+               required=("procedure", "reason", "notice"), guards=(tier_for_level, _declared_special_step),
+               legal_basis=ART45, clocks=_special("pause"), payload=P["start_special"]),
     Transition("end_special", "in_approval", _fs("special_procedure"),
                _fs(R.STREET_HANDLER, R.STREET_ADMIN, R.DISTRICT_APPROVER), "特别程序结束",
-               required=("result",), guards=(tier_for_level,), clocks=_decision("resume"),
+               required=("result",), guards=(tier_for_level,), clocks=_special("resume"),
                payload=P["end_special"]),
     Transition("extend", "in_approval", _fs("in_approval"), _fs(R.STREET_ADMIN, R.DISTRICT_APPROVER),
                "延期（负责人批准）", required=("days", "reason"),
                guards=(tier_for_level, _extension_within_limit), legal_basis=ART42,
                clocks=(ClockEffect("promised", "extend", amount_field="days"),
-                       ClockEffect("statutory", "extend", amount_field="days"))),
+                       ClockEffect("statutory", "extend", amount_field="days")),
+               payload=P["extend"]),
     Transition("decide", "decided", _fs("in_approval"), _fs(R.STREET_ADMIN, R.DISTRICT_APPROVER), "办结",
                required=("outcome",), guards=(tier_for_level, _outcome), route=_back_home,
                clocks=(*_decision("stop"), _start("delivery")),
@@ -281,7 +348,8 @@ SERVICE_APPLICATION = (
             "acceptance": ClockSpec("acceptance", ClockUnit.WORKING_DAY, 5, "受理审查（逾期视为受理）", ART32),
             # durations are per case (the item's limits); these defaults are never used
             "promised": ClockSpec("promised", ClockUnit.WORKING_DAY, 1, "承诺办结时限", "服务承诺"),
-            "statutory": ClockSpec("statutory", ClockUnit.WORKING_DAY, 1, "法定办结时限", "设定依据"),
+            # the legal basis shown is the item's own 设定依据, carried by the creating event
+            "statutory": ClockSpec("statutory", ClockUnit.WORKING_DAY, 1, "法定办结时限", extension=EXTENSION),
             "delivery": ClockSpec("delivery", ClockUnit.WORKING_DAY, 10, "送达证件（结果）", ART44),
         },
         invariants=(_one_correction_notice, _no_client_routing, _protected_fields),

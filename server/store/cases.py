@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from server.domain.calendar import OfficeHours, WorkCalendar
+from server.domain.clock_rules import CALENDAR, OFFICE_HOURS
 from server.domain.clocks import ClockState, ClockUnit, DueDate, clock_status, compute_due
 from server.domain.engine import (
     PARENT,
@@ -53,9 +54,12 @@ def register_lookup(kind_name: str, lookup: Lookup) -> Lookup:
     return lookup
 
 
-def _with_context(db: Database, kind: CaseKind, view: CaseView | None, draft: Draft) -> Draft:
+def _with_context(db: Database, kind: CaseKind, view: CaseView | None, draft: Draft, calendar: WorkCalendar) -> Draft:
+    # Guards that judge deadlines (clock_rules.clock_due) get the calendar and, for hourly clocks, the office hours.
+    hourly = view is not None and any(c.spec.unit is ClockUnit.WORKING_HOUR for c in view.clocks.values())
+    facts = {CALENDAR: calendar, OFFICE_HOURS: org.office_hours_for(db, view.org_path) if view and hourly else None}
     lookup = LOOKUPS.get(kind.name)
-    return replace(draft, context=lookup(db, view, draft)) if lookup is not None else draft
+    return replace(draft, context={**facts, **(lookup(db, view, draft) if lookup is not None else {})})
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,7 @@ def create_case(
     case_id = case_id or uuid7()
     # The creating event carries the org path, so the fold alone knows where the case lives.
     draft = replace(draft, payload={**draft.payload, "_org_path": org_path})
-    event = decide(kind, None, _with_context(db, kind, None, draft), case_id, org_path)
+    event = decide(kind, None, _with_context(db, kind, None, draft, calendar), case_id, org_path)
     parent_id = _check_parent(db, kind, draft) if kind.parent_kind is not None else None
     event = _with_origin(event, node_id)
     prefix = number_prefix or _street_code(org_path) or kind.number_prefix or kind.name
@@ -309,7 +313,7 @@ def transition(
         return replay
     kind, view, _case = load_view(db, case_id)
     try:
-        event = decide(kind, view, _with_context(db, kind, view, draft), case_id, view.org_path)
+        event = decide(kind, view, _with_context(db, kind, view, draft, calendar), case_id, view.org_path)
     except RuleViolation as exc:
         if exc.code != "stale_version":
             raise

@@ -146,6 +146,8 @@ def _write(db: Database, form: ServiceApplicationPayload, found: tuple[ServiceIt
         "item_code": spec.implementation_code, "item_name": spec.name, "item_version": item_version,
         "item_level": spec.level, "item_type": spec.item_type, "item_accepted_at": list(spec.accepted_at),
         "promised_limit_wd": spec.promised_limit_wd, "statutory_limit_wd": spec.statutory_limit_wd,
+        # the statutory clock shows the item's 设定依据; only declared special steps may pause it (art. 45)
+        "item_legal_basis": list(spec.legal_basis), "special_steps": [s.model_dump() for s in spec.special_steps],
         "originals_required": originals_required(spec), "home_path": home_path,
         "district_path": _district_path(db, spec, home_path) if spec.level == "district" else "",
         "applicant_ref": applicant_id, "applicant_name_masked": mask_name(a.name),

@@ -65,14 +65,29 @@ def _case_by_code(db: Database, code: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+_decoys: list[tuple[DataKey, str]] = []
+
+
+def _decoy(key: DataKey) -> str:
+    """An encrypted phone number no applicant has, for look-ups of unknown codes (made once per data key)."""
+    for known, token in _decoys:
+        if known is key:
+            return token
+    token = key.encrypt_field("00000000000", "hall_applicants.phone:decoy")
+    _decoys[:] = [*_decoys[-3:], (key, token)]  # a handful of keys per process (tests open many nodes)
+    return token
+
+
 def track(db: Database, code: str, phone4: str, key: DataKey, calendar: WorkCalendar,
           now: datetime) -> dict[str, Any] | None:
     """The resident's view, or None for an unknown code *and* for wrong phone digits alike."""
     found = _case_by_code(db, code)
     if found is None:
-        return None
+        # An unknown code does the same decryption and comparison as wrong digits for a real code, so the
+        # two cannot be told apart by timing either (hardening issue, item 10).
+        found = {"phone_enc": _decoy(key), "applicant_id": "decoy"}
     phone = key.decrypt_field(found["phone_enc"], f"hall_applicants.phone:{found['applicant_id']}")
-    if not hmac.compare_digest(phone_last4(phone).encode(), phone4.strip().encode()):
+    if not hmac.compare_digest(phone_last4(phone).encode(), phone4.strip().encode()) or "case_id" not in found:
         return None
     case = case_store.case_row(db, found["case_id"])
     assert case is not None

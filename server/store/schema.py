@@ -211,7 +211,25 @@ def m005_case_event_time_rules_and_parents(db: Database) -> None:
 
 
 @core()
-def m006_calendar_cumulative_versions(db: Database) -> None:
+def m006_login_failures(db: Database) -> None:
+    """Sign-in failures per (account name, client), replacing the per-account lock (server.store.login_guard)."""
+    db.executescript(
+        """
+        CREATE TABLE login_failures (
+            username TEXT NOT NULL,          -- as typed, normalised; also names that do not exist
+            client TEXT NOT NULL,            -- the client's address
+            failures INTEGER NOT NULL,       -- since the last lock or success
+            locks INTEGER NOT NULL,          -- locks so far: each doubles the next one
+            locked_until TEXT,
+            last_at TEXT NOT NULL,
+            PRIMARY KEY (username, client)
+        );
+        """
+    )
+
+
+@core()
+def m007_calendar_cumulative_versions(db: Database) -> None:
     """Versions apply in publish order (``seq``) and say which years they complete; an earlier due date
     a recompute would set waits in ``calendar_earlier`` for a person to confirm (issue #10 points 1-2)."""
     db.executescript(

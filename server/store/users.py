@@ -43,6 +43,10 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(dk, base64.b64decode(dk_b64))
 
 
+# Verified against when the name is unknown, so that such an attempt costs what a wrong password costs.
+DUMMY_HASH = hash_password("streetnode: no such account")
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -151,16 +155,3 @@ def revoke_token(db: Database, token: str) -> bool:
     return cur.rowcount > 0
 
 
-def record_failure(db: Database, user: UserRow, max_failures: int, lockout: timedelta) -> bool:
-    """Count a failed login; lock the account when the limit is reached. Returns True if now locked."""
-    failures = user.failed_logins + 1
-    locked_until = (now_china() + lockout).isoformat() if failures >= max_failures else None
-    db.execute(
-        "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-        [0 if locked_until else failures, locked_until, user.id],
-    )
-    return locked_until is not None
-
-
-def record_success(db: Database, user: UserRow) -> None:
-    db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [user.id])

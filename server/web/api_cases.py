@@ -95,7 +95,7 @@ def _limit(ctx: RequestContext, default: int = 50, high: int = MAX_LIMIT) -> int
     raw = ctx.query.get("limit")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ValidationFailed("limit 须为正整数", field="limit")
     return min(int(raw), high)
 

@@ -4,6 +4,7 @@ Generic case lists, detail and events live in ``server.web.api_cases``."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlite_utils import Database
@@ -13,7 +14,7 @@ from server import __version__
 from server.domain.ids import now_china
 from server.domain.roles import ROLE_LABELS, STAFF_ROLES, Role
 from server.errors import AccountLocked, Unauthorized
-from server.store import audit, org, users
+from server.store import audit, login_guard, org, users
 from server.store.schema import applied_migrations
 from server.store.scope import under
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, token_ttl
@@ -66,22 +67,24 @@ async def login(ctx: RequestContext) -> LoginResponse:
     settings = ctx.settings
     now = now_china()
 
-    def attempt(db: Database) -> tuple[str, Any]:
-        user = users.get_user_by_name(db, body.username)
-        if user is None or not user.active:
-            return "bad", None
-        if user.locked_until and user.locked_until > now.isoformat():
-            return "locked", user.locked_until
-        if not users.verify_password(body.password, user.password_hash):
-            from datetime import timedelta
+    client = ctx.request.client.host if ctx.request.client else "unknown"
+    lockout = timedelta(minutes=settings.lockout_minutes)
 
-            locked = users.record_failure(
-                db, user, settings.login_max_failures, timedelta(minutes=settings.lockout_minutes)
-            )
-            audit.append(db, actor=user.id, role=user.role, action="auth.login_failed", object_type="user",
-                         object_id=user.id, org_path=user.org_path, detail={"locked": locked})
+    def attempt(db: Database) -> tuple[str, Any]:
+        if login_guard.locked_until(db, body.username, client, now):
+            return "locked", None
+        user = users.get_user_by_name(db, body.username)
+        known = user is not None and user.active
+        # an unknown name costs one scrypt too, so the answer's timing tells nothing about who exists
+        ok = users.verify_password(body.password, user.password_hash if known and user else users.DUMMY_HASH)
+        if not (known and ok):
+            locked = login_guard.record_failure(db, body.username, client, now, settings.login_max_failures, lockout)
+            if user is not None:
+                audit.append(db, actor=user.id, role=user.role, action="auth.login_failed", object_type="user",
+                             object_id=user.id, org_path=user.org_path, detail={"locked": locked, "client": client})
             return ("locked", None) if locked else ("bad", None)
-        users.record_success(db, user)
+        assert user is not None
+        login_guard.clear(db, body.username, client)
         token, expires = users.issue_token(db, user.id, token_ttl(settings), body.device_id)
         audit.append(db, actor=user.id, role=user.role, action="auth.login", object_type="user",
                      object_id=user.id, org_path=user.org_path, device_id=body.device_id)
@@ -90,7 +93,8 @@ async def login(ctx: RequestContext) -> LoginResponse:
     status, value = await ctx.store.awrite(attempt)
     if status == "locked":
         raise AccountLocked(
-            f"连续登录失败次数过多，账号已锁定 {settings.lockout_minutes} 分钟", field="username"
+            f"本机连续登录失败次数过多，已暂停登录（至少 {settings.lockout_minutes} 分钟，再次失败时加倍）；"
+            "如需立即解除，请联系街道管理员", field="username"
         )
     if status == "bad":
         raise Unauthorized("用户名或密码错误", field="password")

@@ -39,7 +39,7 @@ from server.store import case_detail, grid, grid_config, grid_lists, grid_patrol
 from server.store import cases as case_store
 from server.store.calendars import current_calendar
 from server.web import api_cases, lifecycle
-from server.web.endpoint import Endpoint, RequestContext, Services
+from server.web.endpoint import Endpoint, RequestContext, Services, query_int
 from server.web.rules import raise_for_violation
 
 log = logging.getLogger("streetnode.grid")
@@ -187,7 +187,7 @@ async def patrols(ctx: RequestContext) -> dict[str, Any]:
     member = q.get("member") or None
     member_id = p.user_id if member == "me" else member
     since, until = _time(ctx, "since"), _time(ctx, "until")
-    limit = min(max(int(q["limit"]), 1), 500) if q.get("limit", "").isdigit() else 100
+    limit = query_int(q.get("limit"), 100, 1, 500)
     rows = ctx.store.read(lambda db: grid_patrols.list_patrols(
         db, p.org_path, member_id=member_id, since=since, until=until, limit=limit))
     return {"ok": True, "patrols": rows}

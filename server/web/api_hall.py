@@ -24,7 +24,7 @@ from server.store import audit, case_detail, hall, hall_catalogue, hall_queue, h
 from server.store import cases as case_store
 from server.store.calendars import current_calendar
 from server.web import api_cases
-from server.web.endpoint import PUBLIC, Endpoint, RequestContext, Services
+from server.web.endpoint import PUBLIC, Endpoint, RequestContext, Services, query_int
 from server.web.rules import raise_for_violation
 from server.web.templates_receipt import render_receipt
 
@@ -43,17 +43,13 @@ def hall_key(services: Services) -> DataKey:
     return key  # type: ignore[no-any-return]
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int:
-    return min(max(int(value), low), high) if value and value.isdigit() else default
-
-
 # --- catalogue ----------------------------------------------------------------------------------
 
 
 async def list_items(ctx: RequestContext) -> dict[str, Any]:
     q = ctx.query
     items = ctx.store.read(lambda db: hall_catalogue.search_items(
-        db, q.get("q", ""), q.get("item_type", ""), q.get("level", ""), _int(q.get("limit"), 50, 1, 200)))
+        db, q.get("q", ""), q.get("item_type", ""), q.get("level", ""), query_int(q.get("limit"), 50, 1, 200)))
     return {"ok": True, "items": items}
 
 
@@ -99,7 +95,7 @@ async def get_queue(ctx: RequestContext) -> dict[str, Any]:
     def read(db: Database) -> list[dict[str, Any]]:
         return hall_queue.queue(db, p, current_calendar(db), now, states=states, mine_only=q.get("all") != "1",
                                 item_code=q.get("item_code", ""), channel=q.get("channel", ""),
-                                overdue_only=q.get("overdue") == "1", limit=_int(q.get("limit"), 100, 1, 500))
+                                overdue_only=q.get("overdue") == "1", limit=query_int(q.get("limit"), 100, 1, 500))
 
     rows = await api_cases.read(ctx, read)
     return {"ok": True, "now": now.isoformat(), "items": rows}

@@ -50,7 +50,7 @@ from server.errors import (
 from server.node import node_key
 from server.store.scope import under
 from server.store.seed import get_meta
-from server.web.endpoint import PUBLIC, Endpoint, RequestContext
+from server.web.endpoint import PUBLIC, Endpoint, RequestContext, query_int
 from sync.hub import HubError, HubSide, enrol_node, handle_begin, open_node_message, sign_reply
 from sync.hub_publish import DecisionRefused, publish_decision, publish_pending
 from sync.hub_receive import pull_packages, receive_batch
@@ -168,7 +168,7 @@ async def add_node(ctx: RequestContext) -> dict[str, Any]:
 async def list_records(ctx: RequestContext) -> dict[str, Any]:
     _hub(ctx)
     p, q = ctx.user(), ctx.query
-    limit = int(q["limit"]) if q.get("limit", "").isdigit() else 100
+    limit = query_int(q.get("limit"), 100, 1, 1000)
     where, params = under("org_path", p.org_path)
     sql = ("SELECT entity, entity_id, node_id, op, org_path, data, sealed IS NOT NULL AS has_personal, node_seq,"
            f" updated_at FROM hub_records WHERE ({where} OR org_path = '')")

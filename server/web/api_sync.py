@@ -26,7 +26,7 @@ from server.domain.roles import ADMINS, STAFF_ROLES, Role, can_see, path_within
 from server.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from server.node import data_key, node_key
 from server.store import audit
-from server.web.endpoint import PUBLIC, Endpoint, RequestContext, read_json, read_limited
+from server.web.endpoint import PUBLIC, Endpoint, RequestContext, ascii_int, read_json, read_limited
 from sync import changes_feed, devices, outbox
 from sync.blobs import BlobStore, check_mime, check_sha256, parse_content_range
 
@@ -47,13 +47,18 @@ def leg_a(ctx: RequestContext) -> outbox.OutboxServices:
 
 
 def _device(ctx: RequestContext, *, allow_revoked: bool = False) -> devices.Device:
+    """The enrolled device named by X-Device-Id, which must belong to the signed-in user's units (a device
+    of an unrelated unit cannot be borrowed to upload, or to have an upload audited under its name)."""
     device_id = ctx.request.headers.get("x-device-id", "").strip()
     if not device_id:
         raise BadRequest("缺少 X-Device-Id：请在已登记的设备上同步", field="x-device-id")
     device = ctx.store.read(lambda db: devices.get_device(db, device_id))
-    if allow_revoked and device is not None:
-        return device
-    return devices.require_active(device, device_id)
+    if not (allow_revoked and device is not None):
+        device = devices.require_active(device, device_id)
+    p = ctx.user()
+    if not (path_within(device.org_path, p.org_path) or path_within(p.org_path, device.org_path)):
+        raise Forbidden("本设备登记的单位与您的管辖范围无关", field="x-device-id")
+    return device
 
 
 def _ca_fingerprint(data_dir: Path) -> str | None:
@@ -150,8 +155,6 @@ def _device_time(header: str | None) -> datetime | None:
 async def post_outbox(ctx: RequestContext) -> dict[str, Any]:
     p = ctx.user()
     device = _device(ctx, allow_revoked=True)  # a revoked device's items are quarantined, not refused
-    if not (path_within(device.org_path, p.org_path) or path_within(p.org_path, device.org_path)):
-        raise Forbidden("本设备登记的单位与您的管辖范围无关", field="x-device-id")
     raw = await read_json(ctx.request, outbox.OUTBOX_MAX_BYTES)
     envelopes = raw.get("envelopes") if isinstance(raw, dict) else None
     if isinstance(envelopes, list) and len(envelopes) > OUTBOX_MAX_ENVELOPES:
@@ -212,7 +215,10 @@ async def get_blob(ctx: RequestContext) -> Response:
     mime = ctx.store.read(visible)
     if mime is None or not blobs.has(sha):
         raise NotFound("未找到该附件", field="sha256")
-    return FileResponse(blobs.path(sha), media_type=mime, headers={"Cache-Control": "private, max-age=31536000"})
+    # nosniff + a sandbox: whatever hides behind a JPEG header is never run as a page or script
+    return FileResponse(blobs.path(sha), media_type=mime, headers={
+        "Cache-Control": "private, max-age=31536000", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'"})
 
 
 async def put_blob(ctx: RequestContext) -> Response:
@@ -229,7 +235,7 @@ async def put_blob(ctx: RequestContext) -> Response:
                             headers={"Upload-Offset": str(size)})
     declared = ctx.request.headers.get("content-length")
     rng = parse_content_range(ctx.request.headers.get("content-range"),
-                              int(declared) if declared and declared.isdigit() else None, svc.max_attachment_bytes)
+                              ascii_int(declared), svc.max_attachment_bytes)
     if rng is None and ctx.request.method == "PATCH":
         raise BadRequest("分段上传须带 Content-Range", field="content-range")
     data = await _read_body(ctx.request, rng.length if rng else svc.max_attachment_bytes)

@@ -198,6 +198,20 @@ def enrol(page: Any, node: Node) -> None:
     page.wait_for_selector("text=已登记")
 
 
+def wait_for_async(page: Any, predicate: str, timeout_s: float = WAIT_MS / 1000) -> Any:
+    """Poll an async JS predicate until it is truthy. ``page.wait_for_function`` does not await a
+    predicate's promise (a pending promise is truthy, so it returns at once)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = page.evaluate(predicate)
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not true within {timeout_s:.0f} s: {predicate}"
+        page.wait_for_timeout(100)
+
+
 def pending(page: Any) -> int:
     return int(page.evaluate("() => window.streetnode.state.pending"))
 

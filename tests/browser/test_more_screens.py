@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Node, assert_accessible, enrol, login, open_app, wait_controlled
+from tests.browser.conftest import (
+    Node,
+    assert_accessible,
+    enrol,
+    login,
+    open_app,
+    wait_controlled,
+    wait_for_async,
+)
 
 pytestmark = pytest.mark.browser
 ITEM = "GF00101000-440106000000-01"
@@ -91,7 +99,7 @@ def test_must_reset_restarts_the_change_feed_and_keeps_the_outbox(page: Any, con
     login(page, "grid2")
     enrol(page, node)
     page.evaluate("() => window.streetnode.syncNow(true)")
-    page.wait_for_function("async () => !!(await (await import('/js/db.js')).kvGet('cursor:' + window.streetnode.state.user.id))")
+    wait_for_async(page, "async () => !!(await (await import('/js/db.js')).kvGet('cursor:' + window.streetnode.state.user.id))")
     context.set_offline(True)
     make_report(page, "节点恢复备份期间的上报", jpeg_bytes(page, 800, 600))
     before = page.evaluate("async () => (await window.streetnode.outbox.list()).length")

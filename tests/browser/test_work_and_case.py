@@ -6,7 +6,6 @@ accepts a hall application — each from the role's own work list, each checked 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +23,11 @@ from tests.browser.conftest import (
     screenshot,
     server_count,
     wait_controlled,
+    wait_for_async,
 )
 from tests.browser.seeding import GRID, NEAR, Seeder
+
+ENFORCEMENT_TEAM = "440106006000-enforcement_team"  # 石牌街 综合执法队 (一队三中心)
 
 pytestmark = pytest.mark.browser
 
@@ -67,18 +69,11 @@ def open_from_work_list(page: Any, node: Node, case_id: str, action: str) -> Non
 ACKED = "async () => (await window.streetnode.outbox.list()).filter((i) => i.caseId && i.state === 'acked').length"
 
 
-def submit_and_sync(page: Any, timeout_s: float = 30.0) -> None:
-    """Submit the open form; wait until the node has accepted the act (the outbox item is acked).
-
-    Polled from here: ``wait_for_function`` does not await a predicate's promise (a pending promise
-    is truthy), and the outbox can only be read asynchronously."""
+def submit_and_sync(page: Any) -> None:
+    """Submit the open form; wait until the node has accepted the act (the outbox item is acked)."""
     before = page.evaluate(ACKED)
     page.click("#act-form button[type=submit]")
-    deadline = time.monotonic() + timeout_s
-    while page.evaluate(ACKED) <= before:
-        assert time.monotonic() < deadline, page.evaluate(
-            "async () => (await window.streetnode.outbox.list()).map((i) => [i.title, i.state, i.lastError])")
-        page.wait_for_timeout(100)
+    wait_for_async(page, f"async () => (await ({ACKED})()) > {before}", 30.0)
 
 
 def test_leader_and_dispatcher_move_a_grid_incident_from_their_work_lists(
@@ -256,4 +251,24 @@ def test_a_duplicate_report_is_merged_from_the_case_screen(page: Any, node: Node
     page.wait_for_selector(".case-state:has-text('已并单')")
     assert seeder.state(duplicate) == "merged"
     assert "absorb" in [e["transition"] for e in seeder.case(kept)["events"]]
+    assert not page.js_errors
+
+
+def test_dispatcher_records_a_units_step_on_its_behalf(page: Any, node: Node, seeder: Seeder) -> None:
+    """A case dispatched to the street's 综合执法队 (no tablet of its own): the dispatcher signs for it
+    from the case screen, and the act names the unit it was recorded for."""
+    open_app(page, node)
+    case_id = seeder.report(jpeg_bytes(page, 700, 500), "占道经营摊档堵塞人行道")
+    seeder.step(case_id, "clerk", "accept")
+    seeder.step(case_id, "grid2", "verify", {"genuine": True})
+    seeder.step(case_id, "leader", "file")
+    seeder.step(case_id, "dispatcher", "dispatch", {"unit_code": ENFORCEMENT_TEAM, "instruction": "请执法队处置"})
+    open_app(page, node, "#/login")
+    login(page, "dispatcher")
+    open_from_work_list(page, node, case_id, "签收")
+    assert "代处置单位" in page.inner_text("#act-form")
+    submit_and_sync(page)
+    assert seeder.state(case_id) == "handling"
+    signed = [e for e in seeder.case(case_id)["events"] if e["transition"] == "accept_task"][0]
+    assert signed["on_behalf_of"] == ENFORCEMENT_TEAM
     assert not page.js_errors

@@ -209,7 +209,7 @@ def test_deadline_running_into_2027_is_provisional_and_says_so() -> None:
     assert due.provisional
     assert due.explanation_zh == (
         "许可决定（《行政许可法》第四十二条）；起算日（第0日）：2026-12-15（星期二），当日不计入；按工作日计 20 日；"
-        "跳过：2027-01-01至2027-01-03 元旦休假、周末 6 天；2027 年节假日安排尚未发布，暂按周末及固定日期法定节假日"
+        "跳过：2027-01-01（星期五） 元旦休假、周末 8 天；2027 年节假日安排尚未发布，暂按周末及固定日期法定节假日"
         "（元旦1月1日，劳动节5月1日至2日，国庆节10月1日至3日）计算，其中 2027-01-04至2027-01-08、2027-01-11至"
         "2027-01-13 暂按工作日计入，发布后自动重算；截止：2027-01-13（星期三）24:00前；日历版本：chinese-calendar-1.11.0"
     )
@@ -224,7 +224,8 @@ def test_publishing_2027_recomputes_without_the_provisional_mark() -> None:
     due = compute_due(ClockState(DECISION, at(2026, 12, 15)), published)
     assert due.due_at == end_of(2027, 1, 13)
     assert not due.provisional
-    assert "2027-01-01至2027-01-03 元旦休假" in due.explanation_zh
+    # Only 01-01 is published as 元旦: the plain weekend after it is not labelled with the holiday's name.
+    assert "跳过：2027-01-01（星期五） 元旦休假、周末 8 天" in due.explanation_zh
     assert due.calendar_version == "440106-2027.1"
 
 
@@ -372,8 +373,8 @@ def test_a_longer_duration_never_gives_an_earlier_date(
 def test_due_is_after_the_start_in_any_year(unit: ClockUnit, n: int, start: datetime) -> None:
     due = compute_due(ClockState(ClockSpec("p", unit, n, "性质"), start), CALENDAR)
     assert due.due_at is not None and due.due_at > start
-    if unit in (ClockUnit.CALENDAR_DAY, ClockUnit.CALENDAR_HOUR):
-        assert not due.provisional, "calendar days do not depend on the holiday arrangement"
+    if unit in (ClockUnit.CALENDAR_DAY, ClockUnit.CALENDAR_HOUR, ClockUnit.MONTH):
+        assert not due.provisional, "calendar days and months do not depend on the holiday arrangement"
     elif start.year > 2026 or start.year < 2003:
         assert due.provisional
 

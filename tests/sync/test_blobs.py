@@ -181,3 +181,39 @@ def test_an_item_refused_once_its_blobs_arrive_leaves_only_quarantine(client: Te
         {"status": "invalid", "reason": "handler_invalid"}]
     (again,) = post_outbox(client, auth(tablet.username), tablet, [env]).json()["results"]
     assert again["status"] == "invalid"
+
+
+@pytest.mark.parametrize("data, mime", [
+    (b"\xff\xd8\xff<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>\xff\xd9", "image/jpeg"),
+    (b"\xff\xd8\xff\xe0" + b"x" * 500, "image/jpeg"),  # no end-of-image marker: not a whole JPEG
+    (b"\x89PNG\r\n\x1a\n<html><body>hi</body></html>", "image/png"),
+    (b"%PDF-1.4\n" + b"0" * 300, "application/pdf"),  # no %%EOF
+])
+def test_markup_or_a_truncated_file_behind_a_valid_header_is_refused(
+        client: TestClient, auth: Logins, tablet: TestDevice, settings: Settings, data: bytes, mime: str) -> None:
+    sha = hashlib.sha256(data).hexdigest()
+    resp = put(client, auth, tablet, sha, data, mime)
+    assert resp.status_code == 415 and resp.json()["errors"][0]["field"] == "content-type"
+    assert not (settings.blob_dir / sha[:2] / sha).exists()
+
+
+def test_blobs_are_served_with_nosniff_and_a_sandbox(client: TestClient, auth: Logins, tablet: TestDevice) -> None:
+    data = jpeg_bytes("served")
+    sha = upload_blob(client, auth(tablet.username), tablet, data, "image/jpeg")
+    resp = client.get(f"/sync/v1/blobs/{sha}", headers=tablet.headers(auth(tablet.username)))
+    assert resp.status_code == 200 and resp.content == data
+    assert resp.headers["x-content-type-options"] == "nosniff" and "sandbox" in resp.headers["content-security-policy"]
+
+
+def test_a_device_of_an_unrelated_unit_cannot_carry_an_upload(client: TestClient, auth: Logins, store: Store) -> None:
+    """Blob uploads check the device against the user as the outbox does (no upload audited under a
+    device the user has nothing to do with)."""
+    grid_unit = store.query("SELECT org_unit FROM users WHERE username = 'grid1'")[0]["org_unit"]
+    grid_tablet = enrol_device(client, auth, "grid1", org_unit=grid_unit)
+    others = store.query("SELECT code FROM org_units WHERE tier = 'community' AND ? NOT LIKE path || '%' LIMIT 1",
+                         [grid_tablet.org_path])
+    community_tablet = enrol_device(client, auth, "grid1", org_unit=others[0]["code"])
+    data = jpeg_bytes("borrowed")
+    sha = hashlib.sha256(data).hexdigest()
+    assert put(client, auth, community_tablet, sha, data).status_code == 403
+    assert put(client, auth, grid_tablet, sha, data).status_code in (200, 201)

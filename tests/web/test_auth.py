@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from starlette.testclient import TestClient
 
+from server.config import Settings
 from server.store.db import Store
 from server.store.seed import DEMO_PASSWORD
+from server.web.app import create_app
 from tests.conftest import Logins
 
 
@@ -100,3 +105,51 @@ def test_field_errors_speak_chinese(client: TestClient) -> None:
     body = client.post("/api/v1/auth/login", json={"username": "clerk", "extra": 1}).json()
     messages = {e["field"]: e["message"] for e in body["errors"]}
     assert messages == {"password": "缺少必填项", "extra": "不允许的字段"}
+
+
+def _login(client: TestClient, username: str, password: str) -> Any:
+    return client.post("/api/v1/auth/login", json={"username": username, "password": password})
+
+
+def test_a_lock_holds_one_client_only_so_nobody_can_lock_a_colleague_out(settings: Settings) -> None:
+    app = create_app(settings)
+    with TestClient(app, client=("192.0.2.66", 40000)) as attacker:
+        for _ in range(5):
+            _login(attacker, "clerk", "guess")
+        assert_envelope(_login(attacker, "clerk", DEMO_PASSWORD), 423, "account_locked", "username")
+    with TestClient(app, client=("192.0.2.10", 40000)) as own_tablet:
+        assert _login(own_tablet, "clerk", DEMO_PASSWORD).status_code == 200
+
+
+def test_unknown_names_lock_exactly_like_real_ones(client: TestClient) -> None:
+    """No user discovery: 423 appears for a name that does not exist as for one that does."""
+    answers = {}
+    for name in ("clerk", "nobody-here"):
+        seen = [_login(client, name, "guess").status_code for _ in range(6)]
+        answers[name] = seen
+    assert answers["clerk"] == answers["nobody-here"] == [401, 401, 401, 401, 423, 423]
+
+
+def test_each_further_lock_lasts_twice_as_long_and_an_admin_lifts_them(client: TestClient, store: Store,
+                                                                       settings: Settings) -> None:
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    for _ in range(5):
+        _login(client, "clerk", "guess")
+    first = store.query("SELECT locked_until, last_at FROM login_failures WHERE username = 'clerk'")[0]
+    store.write(lambda db: db.execute("UPDATE login_failures SET locked_until = '2000-01-01' WHERE username = 'clerk'"))
+    for _ in range(5):
+        _login(client, "clerk", "guess")
+    second = store.query("SELECT locked_until, last_at, locks FROM login_failures WHERE username = 'clerk'")[0]
+
+    def minutes(row: dict[str, Any]) -> float:
+        return (datetime.fromisoformat(row["locked_until"]) - datetime.fromisoformat(row["last_at"])).total_seconds() / 60
+
+    assert minutes(first) == settings.lockout_minutes and minutes(second) == 2 * settings.lockout_minutes
+    assert second["locks"] == 2
+    result = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "user", "unlock", "clerk"])
+    assert result.exit_code == 0 and "已解除" in result.output, result.output
+    assert _login(client, "clerk", DEMO_PASSWORD).status_code == 200
+    assert store.query("SELECT 1 FROM audit_log WHERE action = 'user.unlock'")

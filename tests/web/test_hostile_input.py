@@ -14,6 +14,7 @@ from server.config import Settings
 from server.store.db import Store
 from server.web.app import create_app
 from sync import wire
+from tests.conftest import Logins
 from tests.hall.helpers import PHONE, submitted
 
 
@@ -67,3 +68,13 @@ def test_a_query_code_with_a_newline_shares_the_codes_rate_limit(settings: Setti
         assert other.get("/api/v1/track/AB%0ACDEFG", params={"phone4": "1234"}).status_code == 422
         arabic = other.get("/api/v1/track/ZZZZZZZZ", params={"phone4": "١٢٣٤"})  # Arabic-Indic digits
         assert arabic.status_code == 422 and arabic.json()["errors"][0]["field"] == "phone4"
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/catalogue/items?limit=²", "/api/v1/hall/queue?limit=²", "/api/v1/grid/patrols?limit=²",
+    "/api/v1/worklist?limit=²", "/sync/v1/changes?limit=²",
+])
+def test_a_digit_int_refuses_is_never_a_500(client: TestClient, auth: Logins, path: str) -> None:
+    """"²" passes str.isdigit() and makes int() raise: every numeric parameter takes ASCII digits only."""
+    resp = client.get(path, headers=auth("admin"))
+    assert resp.status_code < 500, resp.text
