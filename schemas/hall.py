@@ -76,6 +76,12 @@ class CatalogueItemInput(ServiceItemSpec):
         return value
 
 
+class WithdrawItemRequest(Input):
+    """停止办理: the district stops offering an item (its revisions stay for the cases that used them)."""
+
+    reason: str = Field(min_length=1, max_length=500, description="why the item is no longer offered")
+
+
 class RatingRequest(Input):
     """好差评 from the resident's own channel: the token printed on the receipt (QR code)."""
 

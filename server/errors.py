@@ -52,6 +52,13 @@ class MalformedJSON(BadRequest):
     code = "malformed_json"
 
 
+class ClientDisconnected(BadRequest):
+    """The client went away before its body arrived: nothing was read, nothing is written, and it is not a
+    server error (no traceback in the log; nobody reads the answer)."""
+
+    code = "client_disconnected"
+
+
 class ValidationFailed(BadRequest):
     status = 422
     code = "validation_error"

@@ -38,8 +38,8 @@ def revoke_node(db: Database, key: SigningKey, hub_id: str, *, node_id: str, rea
     if node["revoked_at"]:
         raise HubError(409, "already_revoked", "node_id", f"节点 {node_id} 已于 {node['revoked_at']} 被吊销")
     db.execute("UPDATE hub_nodes SET revoked_at = ? WHERE node_id = ?", [now.isoformat(), node_id])
-    db.execute("INSERT OR IGNORE INTO hub_revoked_keys (key_id, node_id, public_key, revoked_at, reason, revoked_by)"
-               " VALUES (?, ?, ?, ?, ?, ?)",
+    db.execute("INSERT INTO hub_revoked_keys (key_id, node_id, public_key, revoked_at, reason, revoked_by)"
+               " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key_id) DO NOTHING",
                [node["key_id"], node_id, node["public_key"], now.isoformat(), reason, actor])
     withdrawn = _withdraw_pending(db, key, hub_id, node_id, json.loads(node["down_applied"] or "{}"), now)
     audit.append(db, actor=actor, role=role, action="sync.revoke_node", object_type="node", object_id=node_id,

@@ -77,11 +77,26 @@ def _reject(c: Checked, status: str, reason: str, field_name: str, message: str)
     return c
 
 
+def _utf8_safe(raw: Any) -> tuple[Any, bool]:
+    """(``raw`` with any lone UTF-16 surrogate replaced by "?", whether it had one). Such a string cannot be
+    hashed, stored or answered as UTF-8; left in, one bad item broke its whole batch with a 500."""
+    text = json.dumps(raw, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.loads(text.encode("utf-8", "replace").decode("utf-8")), True
+    return raw, False
+
+
 def check_item(
     raw: Any, device: devices.Device, principal: Principal, now: datetime, max_attachment_bytes: int
 ) -> Checked:
+    raw, garbled = _utf8_safe(raw)
     sent_id = raw.get("submission_id") if isinstance(raw, dict) else None
     c = Checked(raw=raw, submission_id=sent_id[:200] if isinstance(sent_id, str) else "")
+    if garbled:
+        return _reject(c, "invalid", "encoding", "envelope",
+                       "提交内容含有无法编码的字符（孤立的代理字符），请在平板上重新保存后再上传")
     try:
         verify_envelope(raw, device.public_raw, expected_alg=device.alg)
     except EnvelopeError as exc:  # unknown alg, bad payload hash, bad signature, not JSON

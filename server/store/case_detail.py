@@ -7,6 +7,7 @@ The reader's scope is checked by the caller before anything here is shown.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -41,10 +42,14 @@ def register_extra(kind: str, extra: DetailExtra) -> None:
 
 def payload_schema(t: Transition) -> dict[str, Any] | None:
     """JSON Schema of the transition's payload model, when the kind declares one."""
-    model = getattr(t, "payload", None)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return model.model_json_schema()
-    return None
+    model = t.payload
+    return _schema(model) if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+@functools.cache
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    # generated once per model: a case screen lists a few actions, each with its form's schema
+    return model.model_json_schema()
 
 
 def action(t: Transition) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from server.domain.roles import Principal, Tier
 from server.errors import field_errors_from_pydantic
 from server.store import cases as case_store
 from server.store import changes, intake, org
-from server.store.hall_catalogue import current_spec
+from server.store.hall_catalogue import current_item, current_spec
 from server.store.intake import IntakeContext, IntakeResult, IntakeStatus
 
 DEFAULT_MAX_ATTACHMENT = 10 * 1024 * 1024
@@ -92,7 +92,10 @@ def _check(db: Database, form: ServiceApplicationPayload, ctx: IntakeContext) ->
         errors.append({"field": "payload.applicant.phone", "message": str(exc)})
     found = current_spec(db, form.item_code)
     if found is None:
-        errors.append({"field": "payload.item_code", "message": f"未知的事项编码：{form.item_code}"})
+        item = current_item(db, form.item_code)
+        message = (f"「{item['name']}」已停止办理，不再受理新的申请" if item is not None
+                   else f"未知的事项编码：{form.item_code}")
+        errors.append({"field": "payload.item_code", "message": message})
         return errors, "invalid", None, clean
     spec = found[0]
     max_bytes = int(_service(ctx, "max_attachment_bytes", DEFAULT_MAX_ATTACHMENT))

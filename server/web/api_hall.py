@@ -13,7 +13,13 @@ from typing import Any
 from sqlite_utils import Database
 from starlette.responses import HTMLResponse
 
-from schemas.hall import AppealRequest, AppealReviewRequest, CatalogueItemInput, HallSettingsRequest
+from schemas.hall import (
+    AppealRequest,
+    AppealReviewRequest,
+    CatalogueItemInput,
+    HallSettingsRequest,
+    WithdrawItemRequest,
+)
 from server.domain.crypto import DataKey, b64url_encode
 from server.domain.hall import KIND, STATES
 from server.domain.ids import now_china
@@ -25,7 +31,6 @@ from server.store import cases as case_store
 from server.store.calendars import current_calendar
 from server.web import api_cases
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, Services, query_int
-from server.web.rules import raise_for_violation
 from server.web.templates_receipt import render_receipt
 
 R = Role
@@ -76,6 +81,24 @@ async def put_item(ctx: RequestContext) -> dict[str, Any]:
     result = await ctx.store.awrite(lambda db: hall_catalogue.publish_item(
         db, body, actor=p.user_id, role=p.role.value, now=now_china()))
     return {"ok": True, **result}
+
+
+async def withdraw_item(ctx: RequestContext) -> dict[str, Any]:
+    """POST …/withdrawal: the district stops offering an item; streets receive it as a deletion."""
+    if ctx.settings.role != "district":
+        raise Forbidden("服务事项目录由区级统一维护，街道节点不能修改", field="role")
+    body: WithdrawItemRequest = ctx.body
+    code = ctx.path["code"]
+    p = ctx.user()
+
+    def write(db: Database) -> dict[str, Any]:
+        try:
+            return hall_catalogue.withdraw_item(db, code, reason=body.reason, actor=p.user_id, role=p.role.value,
+                                                now=now_china())
+        except LookupError:
+            raise NotFound(f"未找到事项：{code}", field="code") from None
+
+    return {"ok": True, **await ctx.store.awrite(write)}
 
 
 # --- work lists -----------------------------------------------------------------------------------
@@ -190,8 +213,7 @@ async def post_appeal(ctx: RequestContext) -> dict[str, Any]:
     p = ctx.user()
     body: AppealRequest = ctx.body
     rating_id = ctx.path["rating_id"]
-    with raise_for_violation():
-        result = await ctx.store.awrite(lambda db: hall_ratings.appeal(db, rating_id, p, body.reason, now_china()))
+    result = await ctx.store.awrite(lambda db: hall_ratings.appeal(db, rating_id, p, body.reason, now_china()))
     return {"ok": True, **result}
 
 
@@ -205,8 +227,7 @@ async def post_appeal_review(ctx: RequestContext) -> dict[str, Any]:
         return hall_ratings.review_appeal(db, appeal_id, p, body.decision, body.reason, now=now_china(),
                                           node_id=node_id, calendar=current_calendar(db))
 
-    with raise_for_violation():
-        result = await ctx.store.awrite(write)
+    result = await ctx.store.awrite(write)
     return {"ok": True, **result}
 
 
@@ -235,6 +256,9 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/v1/catalogue/items/{code}", get_item, PUBLIC, "服务事项办事指南及版本", tags=("catalogue",)),
     Endpoint("PUT", "/api/v1/catalogue/items/{code}", put_item, frozenset({R.DISTRICT_ADMIN}),
              "发布服务事项新版本（仅区级）", body=CatalogueItemInput, writes=True, tags=("catalogue",)),
+    Endpoint("POST", "/api/v1/catalogue/items/{code}/withdrawal", withdraw_item, frozenset({R.DISTRICT_ADMIN}),
+             "停止办理服务事项（仅区级；街道同步时收到删除）", body=WithdrawItemRequest, writes=True,
+             tags=("catalogue",)),
     Endpoint("GET", "/api/v1/hall/queue", get_queue, HANDLERS | {R.SUPERVISOR}, "本人待办队列（时限、剩余时间、超期）",
              tags=("hall",)),
     Endpoint("GET", "/api/v1/hall/overview", get_overview, (STREET_STAFF | DISTRICT_STAFF) & HALL_STAFF,

@@ -16,15 +16,15 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.config import Settings
 from server.domain.ids import now_china
 from server.domain.roles import Principal, Role, can_see
-from server.errors import Forbidden as ForbiddenError
 from server.errors import (
+    ClientDisconnected,
     MalformedJSON,
     OutOfScope,
     PayloadTooLarge,
@@ -33,6 +33,7 @@ from server.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
+from server.errors import Forbidden as ForbiddenError
 from server.store import users
 from server.store.db import Store
 
@@ -109,11 +110,14 @@ async def read_limited(request: Request, limit: int, message: str) -> bytes:
     """The request body, refused with 413 as soon as it grows past ``limit`` (never buffered whole)."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(message, field="body")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(message, field="body")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected("客户端在请求体传完前断开连接", field="body") from None
     return b"".join(chunks)
 
 

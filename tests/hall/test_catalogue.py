@@ -148,3 +148,26 @@ def test_terms_migration_indexes_an_existing_catalogue(store: Store) -> None:
     n = store.query("SELECT COUNT(DISTINCT code) AS n FROM catalogue_terms")[0]["n"]
     assert n == len(load_service_catalogue().items)
     assert store.read(lambda db: hall_catalogue.search_items(db, "dbsq"))[0]["code"] == MINIMUM_LIVING
+
+
+def test_the_district_withdraws_an_item_and_it_leaves_search_but_keeps_its_guide(hub: TestClient) -> None:
+    auth = Logins(hub)
+    url = f"/api/v1/catalogue/items/{MINIMUM_LIVING}/withdrawal"
+    assert hub.post(url, headers=auth("approver"), json={"reason": "职能调整"}).status_code == 403
+    assert hub.post(url, headers=auth("district_admin"), json={"reason": ""}).status_code == 422
+    missing = hub.post("/api/v1/catalogue/items/NOPE/withdrawal", headers=auth("district_admin"), json={"reason": "x"})
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "code"
+    ok = hub.post(url, headers=auth("district_admin"), json={"reason": "职能调整，停止办理"})
+    assert ok.status_code == 200 and ok.json()["status"] == "withdrawn"
+    assert MINIMUM_LIVING not in codes(hub.get("/api/v1/catalogue/items", params={"q": "低保"}))
+    guide = hub.get(f"/api/v1/catalogue/items/{MINIMUM_LIVING}").json()
+    assert guide["item"]["status"] == "withdrawn"  # the guide stays readable, marked as no longer offered
+    again = hub.put(f"/api/v1/catalogue/items/{MINIMUM_LIVING}", headers=auth("district_admin"), json=item_body())
+    assert again.status_code == 200  # publishing it again offers it again, as a new revision
+    assert MINIMUM_LIVING in codes(hub.get("/api/v1/catalogue/items", params={"q": "低保"}))
+
+
+def test_a_street_node_cannot_withdraw_an_item(client: TestClient, auth: Logins) -> None:
+    resp = client.post(f"/api/v1/catalogue/items/{MINIMUM_LIVING}/withdrawal", headers=auth("admin"),
+                       json={"reason": "x"})
+    assert resp.status_code == 403

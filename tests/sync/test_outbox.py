@@ -441,3 +441,21 @@ def test_lost_response_then_retry_is_duplicate_with_the_same_receipt_on_a_real_s
         assert len(cases["cases"]) == 4
     finally:
         assert stop(proc) == 0
+
+
+def test_a_lone_surrogate_in_one_item_refuses_that_item_only(client: TestClient, auth: Logins, store: Store,
+                                                             clerk_tablet: TestDevice) -> None:
+    """"\\ud800" is valid JSON text but no UTF-8: once it made the whole batch a 500, and the good item beside
+    it was never stored, on every retry."""
+    good = clerk_tablet.envelope(TEST_KIND, {"title": "占道经营许可"})
+    bad = clerk_tablet.envelope(TEST_KIND, {"title": "坏字符"})
+    bad["payload"]["title"] = "坏\ud800字符"
+    body = json.dumps({"envelopes": [good, bad]})  # ASCII JSON with a \\ud800 escape, as a buggy client sends it
+    resp = client.post("/sync/v1/outbox", content=body, headers={
+        **clerk_tablet.headers(auth("clerk")), "content-type": "application/json"})
+    assert resp.status_code == 200, resp.text
+    first, second = resp.json()["results"]
+    assert first["status"] == "created" and cases_of(store, good["submission_id"]) == 1
+    assert second["status"] == "invalid" and second["errors"][0]["field"] == "envelope"
+    assert store.query("SELECT reason FROM quarantine WHERE submission_id = ?", [bad["submission_id"]]) == \
+        [{"reason": "encoding"}]

@@ -8,7 +8,7 @@ from typing import Any
 from schemas.grid import CategoryInput
 from server.domain.ids import now_china
 from server.store import grid_config, hall_catalogue
-from tests.hall.helpers import MINIMUM_LIVING
+from tests.hall.helpers import MINIMUM_LIVING, form, submit
 from tests.syncb.conftest import Pair
 
 
@@ -50,5 +50,7 @@ def test_an_item_withdrawn_at_the_district_is_withdrawn_at_the_street(pair: Pair
     assert MINIMUM_LIVING not in [i["code"] for i in street.read(lambda db: hall_catalogue.search_items(db, "低保"))]
     item = street.read(lambda db: hall_catalogue.current_item(db, MINIMUM_LIVING))
     assert item is not None and item["status"] == "withdrawn"  # its revisions stay for the cases that used them
+    refused = submit(street, pair.street, "clerk", form(MINIMUM_LIVING))
+    assert refused.status == "invalid" and "已停止办理" in refused.errors[0]["message"]
     assert pair.sync().counts.get("refused", 0) == 0
     assert pair.hub_store.query("SELECT * FROM sync_conflicts") == []

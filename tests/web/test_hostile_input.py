@@ -5,6 +5,7 @@ its size, a query code with a trailing newline."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import zstandard
@@ -78,3 +79,38 @@ def test_a_digit_int_refuses_is_never_a_500(client: TestClient, auth: Logins, pa
     """"²" passes str.isdigit() and makes int() raise: every numeric parameter takes ASCII digits only."""
     resp = client.get(path, headers=auth("admin"))
     assert resp.status_code < 500, resp.text
+
+
+def test_a_client_that_leaves_mid_body_is_not_a_server_error(settings: Settings) -> None:
+    """An ASGI receive that says the client disconnected is a 400 client_disconnected, logged without a
+    traceback: the real app, driven at the ASGI level as uvicorn drives it."""
+    import asyncio
+    import logging
+
+    app = create_app(settings)
+    sent: list[dict[str, Any]] = []
+    messages = iter([{"type": "http.request", "body": b'{"username": "cl', "more_body": True},
+                     {"type": "http.disconnect"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/v1/auth/login", "raw_path": b"/api/v1/auth/login", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json")], "client": ("192.0.2.9", 1), "server": ("t", 80)}
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("streetnode").addHandler(handler)
+    try:
+        with TestClient(app):  # the lifespan opens the store
+            asyncio.run(app(scope, receive, send))
+    finally:
+        logging.getLogger("streetnode").removeHandler(handler)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 400
+    assert b"client_disconnected" in b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert not [r for r in records if r.exc_info]  # no traceback logged
