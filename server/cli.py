@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -247,48 +246,6 @@ def user_unlock(ctx: click.Context, username: str) -> None:
     click.echo(f"已解除账号 {username} 的登录限制（{n} 处）" if n else f"账号 {username} 没有登录限制")
 
 
-@main.group()
-def calendar() -> None:
-    """The working calendar (statutory holidays and 调休 make-up days)."""
-
-
-@calendar.command("publish")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.pass_context
-def calendar_publish(ctx: click.Context, path: Path) -> None:
-    """Publish a calendar version from a JSON file and recompute every open deadline.
-
-    The file: {"version": "tianhe-2027-v1", "source_notice": "国办发明电〔2026〕N号",
-    "entries": [{"day": "2027-01-01", "work": false, "reason": "statutory", "name": "元旦"}, ...]}
-    """
-    from server.domain.calendar import CalendarEntry
-    from server.domain.ids import now_china
-    from server.store.calendars import publish_version
-
-    s = _settings(ctx)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        entries = [
-            _entry_dict(CalendarEntry(day=date.fromisoformat(e["day"]), work=bool(e["work"]),
-                                      reason=e.get("reason", "other"), name=e.get("name", "")))
-            for e in doc["entries"]
-        ]
-        version, notice = str(doc["version"]), str(doc.get("source_notice", ""))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise click.ClickException(f"日历文件格式错误：{exc}") from None
-    with Store(s.db_path) as store:
-        try:
-            n = store.write(lambda db: publish_version(db, version=version, entries=entries, source_notice=notice,
-                                                       actor="cli", role="system", now=now_china()))
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"已发布日历版本 {version}（{len(entries)} 条），重算 {n} 个在办事项的期限")
-
-
-def _entry_dict(entry: Any) -> dict[str, Any]:
-    return {"day": entry.day.isoformat(), "work": entry.work, "reason": entry.reason, "name": entry.name}
-
-
 @main.command()
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
@@ -362,7 +319,10 @@ def _load_features() -> object:
     return all_endpoints()  # importing the route table registers every feature's kinds and package types
 
 
+from server.cli_calendar import calendar  # noqa: E402  (publish, confirm held earlier dates)
 from sync import cli_sync  # noqa: E402  (sync, bundle, hub commands)
+
+main.add_command(calendar)
 
 cli_sync.FEATURE_LOADERS.append(_load_features)
 cli_sync.attach(main)

@@ -28,8 +28,8 @@ __all__ = ["register_hub_table"]
 
 def _collect_calendars(db: Database) -> list[tuple[str, str, list[dict[str, Any]]]]:
     out = []
-    for version, notice in db.execute(
-        "SELECT version, source_notice FROM calendar_versions ORDER BY published_at, version"
+    for version, notice, complete_years in db.execute(
+        "SELECT version, source_notice, complete_years FROM calendar_versions ORDER BY seq"
     ).fetchall():
         entries = [
             {"day": d, "work": bool(w), "reason": r, "name": n}
@@ -38,6 +38,7 @@ def _collect_calendars(db: Database) -> list[tuple[str, str, list[dict[str, Any]
             ).fetchall()
         ]
         out.append((f"calendar:{version}", "all", [{"version": version, "source_notice": notice,
+                                                    "complete_years": json.loads(complete_years or "[]"),
                                                     "entries": entries}]))
     return out
 
@@ -62,6 +63,7 @@ def _apply_calendar(db: Database, item: dict[str, Any], ctx: ApplyContext) -> li
         for e in entries:
             date.fromisoformat(str(e["day"]))
         publish_version(db, version=version, entries=entries, source_notice=str(item.get("source_notice", "")),
+                        complete_years=[int(y) for y in item.get("complete_years") or []],
                         actor=f"hub:{ctx.hub_id}", role="system", now=ctx.now)
     except (KeyError, TypeError, ValueError) as exc:
         raise ItemRefused("malformed", f"日历版本 {version} 数据错误", str(exc)) from exc

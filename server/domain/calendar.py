@@ -5,10 +5,13 @@ Three sources answer "is this a working day?", in order:
 1. district-published overrides (a versioned ``WorkCalendar``), which always win;
 2. the ``chinese_calendar`` package, which knows the State Council holiday notices for
    2004 to its last year (2026 in 1.11) and raises ``NotImplementedError`` outside them;
-3. the weekend rule (Monday–Friday work, Saturday–Sunday rest), used only where 1 and 2
-   are silent. Such an answer is *provisional* (``known=False``) so that a deadline built
+3. where 1 and 2 are silent: the weekend rule (Monday–Friday work, Saturday–Sunday rest)
+   plus the fixed-date statutory holidays of 《全国年节及纪念日放假办法》 (元旦 01-01,
+   劳动节 05-01–02, 国庆节 10-01–03), which fall on the same solar dates every year whatever
+   the notice says. Such an answer is *provisional* (``known=False``) so that a deadline built
    on it says so and is recomputed once the year's notice is published — never an
-   exception, never a silent guess.
+   exception, never a silent guess. Lunar holidays (春节, 端午, 中秋) and 清明 move, so a
+   provisional year counts them as working days, and the explanation names those days.
 
 Weekends are rest days unless declared make-up working days (调休上班); that is why a plain
 "weekday or not" test (Alaveteli's ``Holiday.weekend_or_holiday?``) is wrong for China.
@@ -94,7 +97,8 @@ class CalendarEntry:
 
 @dataclass(frozen=True)
 class DayInfo:
-    """The calendar's answer for one day; ``known=False`` means the weekend rule was assumed."""
+    """The calendar's answer for one day; ``known=False`` means it was assumed (weekends and
+    fixed-date statutory holidays only), pending the year's published arrangement."""
 
     day: date
     work: bool
@@ -103,9 +107,27 @@ class DayInfo:
     known: bool
 
 
-def _weekend_rule(day: date) -> DayInfo:
+# 《全国年节及纪念日放假办法》 (2024 年修订) art. 2: the holidays of all citizens on fixed solar dates.
+# 春节, 清明, 端午 and 中秋 follow the lunar calendar or a solar term, and 调休 needs the yearly notice,
+# so only these are certain before the State Council publishes a year's arrangement.
+FIXED_DATE_HOLIDAYS: Mapping[tuple[int, int], str] = MappingProxyType(
+    {(1, 1): "元旦", (5, 1): "劳动节", (5, 2): "劳动节", (10, 1): "国庆节", (10, 2): "国庆节", (10, 3): "国庆节"}
+)
+FIXED_DATE_HOLIDAYS_ZH = "元旦1月1日，劳动节5月1日至2日，国庆节10月1日至3日"
+
+
+def fixed_date_holidays(year: int) -> dict[date, str]:
+    """The fixed-date statutory holidays of ``year``, e.g. 2027-10-01 -> "国庆节"."""
+    return {date(year, m, d): name for (m, d), name in FIXED_DATE_HOLIDAYS.items()}
+
+
+def _weekend_rule(day: date, *, known: bool = False) -> DayInfo:
+    """Weekends rest and, by law, so do the fixed-date statutory holidays."""
+    name = FIXED_DATE_HOLIDAYS.get((day.month, day.day))
+    if name is not None:
+        return DayInfo(day, False, "statutory", name, known=known)
     weekend = day.weekday() >= 5
-    return DayInfo(day, not weekend, "weekend" if weekend else "workday", "", known=False)
+    return DayInfo(day, not weekend, "weekend" if weekend else "workday", "", known=known)
 
 
 def _builtin_day(day: date) -> DayInfo:
@@ -133,7 +155,8 @@ class WorkCalendar:
     """A versioned working calendar: builtin notices plus district overrides.
 
     ``complete_years`` are years whose whole arrangement a district version published: days
-    of those years without an override follow the weekend rule and are *known*, not provisional.
+    of those years without an override follow the weekend rule (and the fixed-date statutory
+    holidays) and are *known*, not provisional.
     """
 
     version: str
@@ -184,10 +207,7 @@ class WorkCalendar:
             return DayInfo(day, entry.work, entry.reason, entry.name, known=True)
         if BUILTIN_FIRST_YEAR <= day.year <= BUILTIN_LAST_YEAR:
             return _builtin_day(day)
-        info = _weekend_rule(day)
-        if day.year in self.complete_years:
-            return DayInfo(day, info.work, info.reason, "", known=True)
-        return info
+        return _weekend_rule(day, known=day.year in self.complete_years)
 
     def is_workday(self, day: date) -> bool:
         return self.day_info(day).work
@@ -200,6 +220,40 @@ def builtin_calendar() -> WorkCalendar:
     One shared object: it is immutable, and sharing keeps its ``memo`` warm across requests.
     """
     return WorkCalendar(version=BUILTIN_VERSION)
+
+
+_WEEKDAY_ZH = ("一", "二", "三", "四", "五", "六", "日")
+
+
+def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Consecutive runs of ``days``, in order: [(first, last), ...]."""
+    runs: list[list[date]] = []
+    for day in sorted(set(days)):
+        if runs and (day - runs[-1][1]).days == 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return [(a, b) for a, b in runs]
+
+
+def _fmt_run(first: date, last: date) -> str:
+    if first == last:
+        return f"{first.isoformat()}（星期{_WEEKDAY_ZH[first.weekday()]}）"
+    return f"{first.isoformat()}至{last.isoformat()}"
+
+
+def provisional_note_zh(years: Iterable[int], assumed_working: Iterable[date]) -> str:
+    """Why a count is provisional, and which days it assumed to be working days.
+
+    A clerk defending a date must be able to say what was assumed: e.g. "2027 年节假日安排尚未发布，
+    暂按周末及固定日期法定节假日（…）计算，其中 2027-01-04至2027-01-05 暂按工作日计入，发布后自动重算".
+    """
+    ys = "、".join(str(y) for y in sorted(set(years)))
+    text = f"{ys} 年节假日安排尚未发布，暂按周末及固定日期法定节假日（{FIXED_DATE_HOLIDAYS_ZH}）计算"
+    runs = day_runs(assumed_working)
+    if runs:
+        text += f"，其中 {'、'.join(_fmt_run(a, b) for a, b in runs)} 暂按工作日计入"
+    return text + "，发布后自动重算"
 
 
 _DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 0), time(17, 30)))

@@ -49,6 +49,7 @@ class Trace:
     rest_days: dict[date, DayInfo] = field(default_factory=dict)
     weekend_work_days: dict[date, DayInfo] = field(default_factory=dict)
     unknown_years: set[int] = field(default_factory=set)
+    assumed_working: set[date] = field(default_factory=set)  # unpublished-year days taken as working days
     suspended: dict[int, int] = field(default_factory=dict)  # window index -> units not counted
     first_office_instant: datetime | None = None
     used: float | None = None  # units counted before an open pause (hours for hour units)
@@ -66,6 +67,8 @@ class Trace:
     def saw_year(self, info: DayInfo) -> None:
         if not info.known:
             self.unknown_years.add(info.day.year)
+            if info.work:
+                self.assumed_working.add(info.day)
 
 
 def local(value: datetime) -> datetime:

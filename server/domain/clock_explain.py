@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from server.domain.calendar import REASON_LABEL_ZH, DayInfo, OfficeHours, WorkCalendar
+from server.domain.calendar import REASON_LABEL_ZH, DayInfo, OfficeHours, WorkCalendar, provisional_note_zh
 from server.domain.clock_count import ONE_DAY, Trace, local, merged_windows, office_time_between
 from server.domain.clock_model import DAY_UNITS, ROLL_BASIS, ClockState, ClockUnit, Pause
 
@@ -83,8 +83,7 @@ def explain(state: ClockState, calendar: WorkCalendar, hours: OfficeHours, trace
         text = f"{fmt_instant(note.at)} {note.text}"
         parts.append(f"{text}（{note.legal_basis}）" if note.legal_basis else text)
     if trace.unknown_years:
-        years = "、".join(str(y) for y in sorted(trace.unknown_years))
-        parts.append(f"{years} 年节假日安排尚未发布，暂按周末休息计算，发布后自动重算")
+        parts.append(provisional_note_zh(trace.unknown_years, trace.assumed_working))
     if trace.rolled is not None:
         info, day = trace.rolled
         why = f"（{info.name}）" if info.name else ""

@@ -408,6 +408,10 @@ def rebuild_case(db: Database, case_id: str, calendar: WorkCalendar, now: dateti
     hourly = any(c.spec.unit is ClockUnit.WORKING_HOUR for c in view.clocks.values())
     clocks, due_at = clock_summary(view, calendar, written, org.office_hours_for(db, view.org_path) if hourly else None)
     cached = json.loads(case["clocks"])
+    # A due date a new calendar would move earlier is held for a person to confirm (server.store.
+    # calendar_earlier): the row keeps the old date and records the fold's in ``earlier_pending``.
+    held = any("earlier_pending" in v for v in cached.values())
+    cached = {k: {**v, **v.get("earlier_pending", {})} for k, v in cached.items()}
     # A row written under an earlier calendar version keeps that version's dates until it is recomputed
     # (``recompute_open_clocks`` does so for open cases only): its dates are not compared, its facts are.
     same_calendar = all(cached.get(k, {}).get("calendar_version") == v["calendar_version"] for k, v in clocks.items())
@@ -415,7 +419,7 @@ def rebuild_case(db: Database, case_id: str, calendar: WorkCalendar, now: dateti
     folded_clocks = {k: _stable(v, same_calendar) for k, v in clocks.items()}
     if stored_clocks != folded_clocks:
         diffs["clocks"] = (stored_clocks, folded_clocks)
-    if same_calendar and due_at != case["due_at"]:
+    if same_calendar and not held and due_at != case["due_at"]:
         diffs["due_at"] = (case["due_at"], due_at)
     tier = tier_of_path(view.org_path).value
     if tier != case["owner_tier"]:

@@ -210,7 +210,6 @@ def m005_case_event_time_rules_and_parents(db: Database) -> None:
     )
 
 
-
 @core()
 def m006_login_failures(db: Database) -> None:
     """Sign-in failures per (account name, client), replacing the per-account lock (server.store.login_guard)."""
@@ -227,6 +226,37 @@ def m006_login_failures(db: Database) -> None:
         );
         """
     )
+
+
+@core()
+def m007_calendar_cumulative_versions(db: Database) -> None:
+    """Versions apply in publish order (``seq``) and say which years they complete; an earlier due date
+    a recompute would set waits in ``calendar_earlier`` for a person to confirm (issue #10 points 1-2)."""
+    db.executescript(
+        """
+        ALTER TABLE calendar_versions ADD COLUMN complete_years TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE calendar_versions ADD COLUMN seq INTEGER;
+        UPDATE calendar_versions SET seq = rowid;
+        CREATE UNIQUE INDEX calendar_versions_seq ON calendar_versions(seq);
+        CREATE TABLE calendar_earlier (
+            id TEXT PRIMARY KEY,
+            version TEXT NOT NULL REFERENCES calendar_versions(version),
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            clock TEXT NOT NULL,
+            held_due_at TEXT NOT NULL,     -- the due date kept until a person confirms
+            new_due_at TEXT NOT NULL,      -- the earlier due date the new calendar gives
+            explanation TEXT NOT NULL,     -- how the earlier date was computed
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',  -- pending | confirmed | superseded
+            resolved_at TEXT,
+            resolved_by TEXT,
+            note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX calendar_earlier_case ON calendar_earlier(case_id, status);
+        CREATE INDEX calendar_earlier_status ON calendar_earlier(status, created_at);
+        """
+    )
+
 
 MIGRATION_SETS: list[Migrations] = [core]
 

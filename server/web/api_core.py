@@ -1,4 +1,4 @@
-"""Core endpoints: health, sign-in, organisation, conflicts, calendar and audit head.
+"""Core endpoints: health, sign-in, organisation, conflicts and audit head.
 
 Generic case lists, detail and events live in ``server.web.api_cases``."""
 
@@ -15,7 +15,6 @@ from server.domain.ids import now_china
 from server.domain.roles import ROLE_LABELS, STAFF_ROLES, Role
 from server.errors import AccountLocked, Unauthorized
 from server.store import audit, login_guard, org, users
-from server.store.calendars import current_calendar
 from server.store.schema import applied_migrations
 from server.store.scope import under
 from server.web.endpoint import PUBLIC, Endpoint, RequestContext, token_ttl
@@ -160,11 +159,6 @@ async def list_conflicts(ctx: RequestContext) -> dict[str, Any]:
     return {"ok": True, "conflicts": rows}
 
 
-async def calendar_info(ctx: RequestContext) -> dict[str, Any]:
-    cal = ctx.store.read(current_calendar)
-    return {"ok": True, "version": cal.version, "last_known_year": cal.last_known_year}
-
-
 async def audit_head(ctx: RequestContext) -> dict[str, Any]:
     seq, head_hash = ctx.store.read(audit.head)
     return {"ok": True, "seq": seq, "hash": head_hash}
@@ -182,7 +176,6 @@ ENDPOINTS: list[Endpoint] = [
              tags=("auth",)),
     Endpoint("GET", "/api/v1/org/units", org_units, STAFF_ROLES, "本人管辖范围内的组织单元", tags=("org",)),
     Endpoint("GET", "/api/v1/conflicts", list_conflicts, STAFF_ROLES, "待处理的提交冲突", tags=("cases",)),
-    Endpoint("GET", "/api/v1/calendar", calendar_info, STAFF_ROLES, "当前工作日历版本", tags=("core",)),
     Endpoint("GET", "/api/v1/audit/head", audit_head,
              frozenset({Role.DISTRICT_ADMIN, Role.STREET_ADMIN, Role.SUPERVISOR}), "审计链头", tags=("audit",)),
 ]

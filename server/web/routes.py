@@ -13,6 +13,7 @@ from server.web.endpoint import Endpoint
 ENDPOINT_MODULES: list[str] = [
     "server.web.api_core",
     "server.web.api_cases",
+    "server.web.api_calendar",
     "server.web.api_hall",
     "server.web.api_track",
     "server.web.api_grid",

@@ -12,6 +12,8 @@ from server.domain.calendar import (
     CalendarEntry,
     OfficeHours,
     builtin_calendar,
+    fixed_date_holidays,
+    provisional_note_zh,
 )
 
 
@@ -65,12 +67,52 @@ def test_ordinary_days_are_known_workdays_and_weekends() -> None:
     assert (sunday.work, sunday.reason, sunday.known) == (False, "weekend", True)
 
 
-@pytest.mark.parametrize("day", [date(2027, 1, 1), date(2030, 6, 3), date(2003, 5, 1)])
+@pytest.mark.parametrize("day", [date(2027, 1, 4), date(2030, 6, 3), date(2003, 5, 6), date(2027, 2, 6)])
 def test_years_the_package_does_not_know_follow_weekends_and_are_provisional(day: date) -> None:
     info = builtin_calendar().day_info(day)
     assert info.known is False
     assert info.work == (day.weekday() < 5)
     assert info.name == ""
+
+
+@pytest.mark.parametrize(
+    ("day", "name"),
+    [
+        (date(2027, 1, 1), "元旦"),  # a Friday
+        (date(2027, 5, 1), "劳动节"),  # a Saturday: a rest day either way, and named
+        (date(2027, 5, 2), "劳动节"),
+        (date(2028, 10, 2), "国庆节"),  # a Monday
+        (date(2028, 10, 3), "国庆节"),
+        (date(2003, 10, 1), "国庆节"),  # before the package's first year, too
+    ],
+)
+def test_provisional_years_rest_on_the_fixed_date_statutory_holidays(day: date, name: str) -> None:
+    """《全国年节及纪念日放假办法》 art. 2: 元旦, 劳动节 and 国庆节 fall on fixed solar dates every year."""
+    info = builtin_calendar().day_info(day)
+    assert (info.work, info.reason, info.name, info.known) == (False, "statutory", name, False)
+
+
+def test_lunar_holidays_of_a_provisional_year_are_assumed_working() -> None:
+    # 2027-02-08 (Monday) is 正月初三 but the notice that makes it a holiday is not published.
+    info = builtin_calendar().day_info(date(2027, 2, 8))
+    assert (info.work, info.reason, info.known) == (True, "workday", False)
+    assert fixed_date_holidays(2027) == {
+        date(2027, 1, 1): "元旦", date(2027, 5, 1): "劳动节", date(2027, 5, 2): "劳动节",
+        date(2027, 10, 1): "国庆节", date(2027, 10, 2): "国庆节", date(2027, 10, 3): "国庆节",
+    }
+
+
+def test_provisional_note_names_the_years_and_the_days_assumed_working() -> None:
+    days = [date(2027, 1, 4), date(2027, 1, 5), date(2027, 1, 6), date(2027, 1, 11), date(2028, 3, 1)]
+    assert provisional_note_zh([2028, 2027], days) == (
+        "2027、2028 年节假日安排尚未发布，暂按周末及固定日期法定节假日（元旦1月1日，劳动节5月1日至2日，"
+        "国庆节10月1日至3日）计算，其中 2027-01-04至2027-01-06、2027-01-11（星期一）、2028-03-01（星期三）"
+        " 暂按工作日计入，发布后自动重算"
+    )
+    assert provisional_note_zh([2027], []) == (
+        "2027 年节假日安排尚未发布，暂按周末及固定日期法定节假日（元旦1月1日，劳动节5月1日至2日，"
+        "国庆节10月1日至3日）计算，发布后自动重算"
+    )
 
 
 def test_override_turns_a_weekday_into_a_holiday_and_a_saturday_into_a_work_day() -> None:
@@ -114,6 +156,8 @@ def test_publishing_a_whole_year_makes_its_unlisted_days_known() -> None:
     gap = builtin_calendar().with_entries([], version="v2", complete_years=[2028])
     assert gap.last_known_year == 2026, "2027 is still missing"
     assert gap.day_info(date(2028, 3, 3)).known
+    new_year = gap.day_info(date(2028, 10, 2))
+    assert (new_year.work, new_year.name, new_year.known) == (False, "国庆节", True)
 
 
 def test_conflicting_entries_in_one_batch_are_refused() -> None:

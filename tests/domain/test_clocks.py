@@ -203,11 +203,16 @@ def test_reset_starts_a_fresh_clock_from_the_reset_time() -> None:
 
 def test_deadline_running_into_2027_is_provisional_and_says_so() -> None:
     due = compute_due(ClockState(DECISION, at(2026, 12, 15)), CALENDAR)
-    # 2027-01-01 (Friday) is counted as a working day under the weekend rule: 12 days in
-    # December, then 2027-01-01, 01-04..08 and 01-11..12.
-    assert due.due_at == end_of(2027, 1, 12)
+    # 12 working days in December; 2027-01-01 (Friday, 元旦) rests by 《全国年节及纪念日放假办法》 even
+    # before the 2027 notice; then 01-04..08 and 01-11..13.
+    assert due.due_at == end_of(2027, 1, 13)
     assert due.provisional
-    assert "2027 年节假日安排尚未发布，暂按周末休息计算，发布后自动重算" in due.explanation_zh
+    assert due.explanation_zh == (
+        "许可决定（《行政许可法》第四十二条）；起算日（第0日）：2026-12-15（星期二），当日不计入；按工作日计 20 日；"
+        "跳过：2027-01-01（星期五） 元旦休假、周末 8 天；2027 年节假日安排尚未发布，暂按周末及固定日期法定节假日"
+        "（元旦1月1日，劳动节5月1日至2日，国庆节10月1日至3日）计算，其中 2027-01-04至2027-01-08、2027-01-11至"
+        "2027-01-13 暂按工作日计入，发布后自动重算；截止：2027-01-13（星期三）24:00前；日历版本：chinese-calendar-1.11.0"
+    )
 
 
 def test_publishing_2027_recomputes_without_the_provisional_mark() -> None:

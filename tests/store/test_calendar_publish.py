@@ -55,11 +55,17 @@ def test_publishing_a_holiday_moves_open_deadlines_and_is_audited(settings: Sett
         row = store.read(lambda db: cases.case_row(db, case_id))
         assert row is not None and "tianhe-2026-v2" in row["clocks"]["decide"]["explanation"]
         entry = store.query("SELECT detail FROM audit_log WHERE action = 'calendar.publish'")
-        assert json.loads(entry[0]["detail"]) == {"recomputed_cases": 1}
+        assert json.loads(entry[0]["detail"]) == {"recomputed_cases": 1, "held_earlier": 0}
 
 
 def test_bad_calendar_file_is_refused_with_a_clear_message(settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "cal.json"
     path.write_text('{"version": "v", "entries": [{"day": "2026-13-01", "work": false}]}', encoding="utf-8")
     result = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "calendar", "publish", str(path)])
-    assert result.exit_code != 0 and "日历文件格式错误" in result.output
+    assert result.exit_code != 0 and "日历文件格式错误（共 3 处），未作任何改动" in result.output
+    assert "source_notice：须注明所依据的通知文号" in result.output
+    assert '  entries[0]（第 1 条，第 1 行）.day：须为 YYYY-MM-DD 格式的日期，收到 "2026-13-01"' in result.output
+    assert "entries[0]（第 1 条，第 1 行）.reason：须为 " in result.output
+    with Store(settings.db_path) as store:
+        assert store.query("SELECT * FROM calendar_versions") == []
+        assert store.query("SELECT * FROM audit_log WHERE action = 'calendar.publish'") == []
