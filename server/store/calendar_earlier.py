@@ -7,8 +7,9 @@ date, marks it (``earlier_pending`` in the cached clock) and records it in ``cal
 street or district admin confirms it (audited), and only then is the earlier date written.
 
 The hold lives in the case's cached clocks. Timers read that cache first (``cases.due_timers``), so
-they do not fire before the held date; a later event on the case recomputes its clocks with the
-current calendar, which applies the earlier date — the list then shows it as no longer held.
+they do not fire before the held date; a later event on the case keeps the hold as long as the clock
+still comes out at the held earlier date (``cases._keep_held``); an event that changes the clock itself
+(a pause, an extension) gives it a new date, and the list then shows it as no longer held.
 
 Cases are read through ``server.store.cases``' public functions; only the cached ``clocks`` and
 ``due_at`` columns are written here, exactly as ``cases.clock_summary`` computes them.

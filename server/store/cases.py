@@ -183,11 +183,41 @@ def _cache_values(db: Database, view: CaseView, calendar: WorkCalendar, now: dat
 
 
 def _write_cache(db: Database, kind: CaseKind, view: CaseView, calendar: WorkCalendar, now: datetime) -> None:
+    values = _keep_held(db, view.id, _cache_values(db, view, calendar, now), now)
     db.execute(
         "UPDATE cases SET state = ?, version = ?, data = ?, clocks = ?, due_at = ?, org_path = ?, owner_tier = ?,"
         " updated_at = ? WHERE id = ?",
-        [*_cache_values(db, view, calendar, now), view.id],
+        [*values, view.id],
     )
+
+
+HELD = "earlier_pending"  # a cached clock's due date a new calendar would move earlier (server.store.calendar_earlier)
+
+
+def _keep_held(db: Database, case_id: str, values: list[Any], now: datetime) -> list[Any]:
+    """A due date a calendar publish held back stays held through later events on the case, for as long as
+    the clock still comes out at exactly the held earlier date: only a person's confirmation applies it. An
+    event that changes the clock itself (a pause, an extension) ends the hold, its date being new anyway."""
+    row = db.execute("SELECT clocks FROM cases WHERE id = ?", [case_id]).fetchone()
+    old: dict[str, Any] = json.loads(row[0] or "{}") if row is not None else {}
+    if not any(isinstance(c, dict) and c.get(HELD) for c in old.values()):
+        return values
+    clocks: dict[str, Any] = json.loads(values[3])
+    for name, summary in clocks.items():
+        before = old.get(name) or {}
+        pending = before.get(HELD)
+        if not pending or summary.get("due_at") != pending.get("due_at") or not before.get("due_at"):
+            continue
+        held_due = datetime.fromisoformat(before["due_at"])
+        remaining = int((held_due - now).total_seconds())
+        summary.update({k: before[k] for k in ("due_at", "provisional", "explanation", "calendar_version")
+                        if k in before})
+        summary[HELD] = pending
+        if summary.get("status") in ("running", "breached"):
+            summary.update(status="running" if remaining >= 0 else "breached", overdue=remaining < 0,
+                           remaining_seconds=remaining)
+    running = [c["due_at"] for c in clocks.values() if c.get("due_at") and c.get("status") == "running"]
+    return [*values[:3], json.dumps(clocks, ensure_ascii=False), min(running) if running else None, *values[5:]]
 
 
 def next_number(db: Database, prefix: str, day: datetime) -> str:

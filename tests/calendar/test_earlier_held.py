@@ -123,3 +123,24 @@ def test_dry_run_reports_the_held_dates_and_changes_nothing(settings: Settings, 
         assert store.query("SELECT * FROM calendar_earlier") == []
     assert "earlier_pending" not in clock(settings, spring)
     assert publish(settings, tmp_path, CORRECTION_2027).exit_code == 0, "the label is still free"
+
+
+def test_a_later_event_on_the_case_does_not_apply_the_held_date(
+    settings: Settings, client: TestClient, auth: Logins, tmp_path: Path
+) -> None:
+    """Only a person's confirmation applies an earlier date: accepting the case (which leaves its clock as it
+    is) keeps the held 02-18, and the list still shows it as held."""
+    spring, _ = _published_with_correction(settings, tmp_path)
+    accepted = client.post(f"/api/v1/cases/{spring}/events", headers=auth("clerk"),
+                           json={"transition": "accept", "payload": {}})
+    assert accepted.status_code == 200, accepted.text
+    held = clock(settings, spring)
+    assert held["due_at"][:10] == "2027-02-18" and held["earlier_pending"]["due_at"][:10] == "2027-02-17"
+    listing = client.get("/api/v1/calendar/earlier", headers=auth("clerk")).json()["items"]
+    assert [(h["case_id"], h["still_held"]) for h in listing] == [(spring, True)]
+    with Store(settings.db_path) as store:
+        row = store.query("SELECT state, due_at FROM cases WHERE id = ?", [spring])[0]
+    assert row["state"] == "accepted" and row["due_at"][:10] == "2027-02-18"
+    assert cli(settings, "cases", "verify").exit_code == 0
+    ok = client.post(f"/api/v1/calendar/earlier/{spring}/confirm", json={"note": "已核对"}, headers=auth("admin"))
+    assert ok.status_code == 200 and clock(settings, spring)["due_at"][:10] == "2027-02-17"
