@@ -120,7 +120,7 @@ def run_intake_server(port: int, data_dir: str, public_key_b64: str) -> None:
 # --- load generation ---------------------------------------------------------------------------------
 
 
-async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
@@ -162,7 +162,7 @@ async def load(url: str, bodies: list[list[dict[str, Any]]], headers: dict[str, 
                 if time.monotonic() > deadline:
                     return
                 t0 = time.perf_counter()
-                status, body = await _post(reader, writer, request)
+                status, body = await exchange(reader, writer, request)
                 latencies.append(time.perf_counter() - t0)
                 ok += bool(check(status, body))
         finally:

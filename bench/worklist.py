@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx2  # noqa: E402
 
+from bench.ingest import exchange  # noqa: E402  (one HTTP/1.1 keep-alive exchange for both benchmarks)
 from server.domain.ids import now_china, uuid7  # noqa: E402
 from tests.servers import free_port, stop, wait_healthy  # noqa: E402
 
@@ -129,17 +130,6 @@ def run_baseline(port: int, db_path: str) -> None:
 # --- load generation ---------------------------------------------------------------------------------
 
 
-async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return status, await reader.readexactly(length)
-
-
 def request(host: str, path: str, headers: dict[str, str]) -> bytes:
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
@@ -167,10 +157,10 @@ async def run_load(url: str, paths: list[str], headers: dict[str, str], clients:
                     return
                 path = paths[(k + i) % len(paths)]
                 if "{cursor}" in path:  # the next page: ask the first one for its cursor
-                    _, body = await _get(reader, writer, request(host_port, path.split("&cursor")[0], headers))
+                    _, body = await exchange(reader, writer, request(host_port, path.split("&cursor")[0], headers))
                     path = path.replace("{cursor}", json.loads(body).get("next_cursor") or "")
                 t0 = time.perf_counter()
-                status, _ = await _get(reader, writer, request(host_port, path, headers))
+                status, _ = await exchange(reader, writer, request(host_port, path, headers))
                 lists.append(time.perf_counter() - t0)
                 failed += status != 200
         finally:
@@ -182,7 +172,7 @@ async def run_load(url: str, paths: list[str], headers: dict[str, str], clients:
         try:
             while not done.is_set():
                 t0 = time.perf_counter()
-                status, _ = await _get(reader, writer, request(host_port, "/api/v1/health", {}))
+                status, _ = await exchange(reader, writer, request(host_port, "/api/v1/health", {}))
                 health.append(time.perf_counter() - t0)
                 failed += status != 200
                 await asyncio.sleep(HEALTH_EVERY_S)
@@ -206,7 +196,7 @@ async def idle_health(url: str, n: int = 200) -> list[float]:
     try:
         for _ in range(n):
             t0 = time.perf_counter()
-            await _get(reader, writer, request(host_port, "/api/v1/health", {}))
+            await exchange(reader, writer, request(host_port, "/api/v1/health", {}))
             out.append(time.perf_counter() - t0)
             await asyncio.sleep(0.005)
     finally:

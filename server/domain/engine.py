@@ -185,9 +185,6 @@ class CaseKind:
     def creating(self) -> list[Transition]:
         return [t for t in self.transitions.values() if CREATE in t.from_states]
 
-    def available(self, state: str, role: str) -> list[Transition]:
-        return [t for t in self.transitions.values() if state in t.from_states and role in t.roles]
-
 
 @dataclass(frozen=True)
 class Draft:

@@ -7,9 +7,6 @@ the same everywhere; a route that forgets a wrapper can no longer turn a domain 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -41,12 +38,3 @@ async def on_rule_violation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RuleViolation)
     err = to_http(exc)
     return JSONResponse(err.envelope(), status_code=err.status)
-
-
-@contextmanager
-def raise_for_violation() -> Iterator[None]:
-    """Obsolete: the app-wide handler does this. Kept only while a few routes still call it."""
-    try:
-        yield
-    except RuleViolation as exc:
-        raise to_http(exc) from None
